@@ -1,0 +1,99 @@
+/**
+ * The `Volume`: the POSIX-like filesystem interface of one tree, used by FUSE,
+ * the CLI, the simulator and tests. Path-based (like the high-level FUSE API);
+ * every path is absolute within the tree ('/' is the root). Errors are
+ * `FsError` with POSIX codes.
+ */
+import type { Conflict, HistoryEntry, InodeKind } from '../sync/types.js'
+
+export interface Attr {
+  /** Stable inode number (derived from the inode id; same on every replica). */
+  ino: number
+  /** Inode id in the path tree. */
+  id: string
+  kind: InodeKind
+  /** Full st_mode: file-type bits | permission bits. */
+  mode: number
+  size: number
+  /** 512-byte blocks allocated (ceil(size/512) for files). */
+  blocks: number
+  nlink: number
+  uid: number
+  gid: number
+  /** ms since epoch */
+  atime: number
+  mtime: number
+  ctime: number
+}
+
+export interface DirEntry {
+  name: string
+  attr: Attr
+}
+
+export interface StatFs {
+  bsize: number
+  frsize: number
+  blocks: number
+  bfree: number
+  bavail: number
+  files: number
+  ffree: number
+  namemax: number
+}
+
+/** Open flags (subset of O_*), as numbers from `fs.constants`. */
+export type OpenFlags = number
+
+/** A file handle number returned by open/create. */
+export type Fh = number
+
+export interface SetAttr {
+  mode?: number
+  uid?: number
+  gid?: number
+  size?: number
+  atime?: number
+  mtime?: number
+}
+
+export interface Volume {
+  /** Attributes of the entry at path (ENOENT if absent). */
+  lookup(path: string): Promise<Attr>
+  /** Attributes by path, or by open handle (sees the handle's staged size). */
+  getattr(path: string, fh?: Fh): Promise<Attr>
+  /** One page of a directory listing (sorted by name), after `cursor`; includes no '.'/'..' (FUSE adds those). */
+  readdir(path: string, cursor?: string, limit?: number): Promise<{ entries: DirEntry[]; cursor?: string }>
+  mkdir(path: string, mode: number): Promise<Attr>
+  /** Create and open a file (O_EXCL honoured), returns handle. */
+  create(path: string, mode: number, flags?: OpenFlags): Promise<{ fh: Fh; attr: Attr }>
+  open(path: string, flags: OpenFlags): Promise<Fh>
+  read(fh: Fh, offset: number, length: number): Promise<Uint8Array>
+  /** Write at offset (O_APPEND: at end); returns bytes written. Staged until fsync/release. */
+  write(fh: Fh, offset: number, data: Uint8Array): Promise<number>
+  /** truncate(path) or ftruncate(fh). */
+  truncate(path: string, size: number, fh?: Fh): Promise<void>
+  /** Make staged writes of fh visible (atomically) and durable. */
+  fsync(fh: Fh): Promise<void>
+  /** flush() on close(2): commits like fsync. */
+  flush(fh: Fh): Promise<void>
+  /** Close the handle, committing staged writes. */
+  release(fh: Fh): Promise<void>
+  /** Rename; replaces an existing target (file over file, dir over empty dir). flags: RENAME_NOREPLACE=1. */
+  rename(from: string, to: string, flags?: number): Promise<void>
+  unlink(path: string): Promise<void>
+  rmdir(path: string): Promise<void>
+  symlink(target: string, path: string): Promise<Attr>
+  readlink(path: string): Promise<string>
+  setattr(path: string, attrs: SetAttr, fh?: Fh): Promise<Attr>
+  statfs(): Promise<StatFs>
+
+  /** Journal of the tree or of one path. */
+  history(path?: string, limit?: number): Promise<HistoryEntry[]>
+  /** Read a whole file as it was at a version (streamed). */
+  readAt(path: string, version: string): AsyncIterable<Uint8Array>
+  conflicts(): Promise<Conflict[]>
+  /** Keep one version of a conflicted file; the others stay in history. */
+  resolve(path: string, keepVersion: string): Promise<void>
+  close(): Promise<void>
+}

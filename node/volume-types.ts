@@ -4,6 +4,7 @@
  * every path is absolute within the tree ('/' is the root). Errors are
  * `FsError` with POSIX codes.
  */
+import type { GcReport, VerifyReport } from '../store/types.js'
 import type { Conflict, HistoryEntry, InodeKind } from '../sync/types.js'
 
 export interface Attr {
@@ -57,6 +58,15 @@ export interface SetAttr {
   mtime?: number
 }
 
+export interface WriteFileOptions {
+  /** Permission bits for a new file (default 0o644); applied to an existing one too when given. */
+  mode?: number
+  /** mtime in ms (default: now). */
+  mtime?: number
+  /** Fail with EEXIST if the path exists. */
+  exclusive?: boolean
+}
+
 export interface Volume {
   /** Attributes of the entry at path (ENOENT if absent). */
   lookup(path: string): Promise<Attr>
@@ -95,5 +105,24 @@ export interface Volume {
   conflicts(): Promise<Conflict[]>
   /** Keep one version of a conflicted file; the others stay in history. */
   resolve(path: string, keepVersion: string): Promise<void>
+
+  /**
+   * Create or replace a whole file from a stream, without staging: the bytes
+   * go straight into the content store and the file switches to the new
+   * content atomically. `exclusive`: EEXIST if the path exists.
+   */
+  writeFile(
+    path: string,
+    source: AsyncIterable<Uint8Array> | Uint8Array,
+    opts?: WriteFileOptions,
+  ): Promise<Attr>
+  /** Stream the committed content of a file, bytes [start, end). */
+  readStream(path: string, start?: number, end?: number): AsyncIterable<Uint8Array>
+  /** Create a directory and any missing parents (like `mkdir -p`); returns the last one's attributes. */
+  mkdirp(path: string, mode?: number): Promise<Attr>
+  /** Collect content no longer referenced by the tree or its history. */
+  gc(): Promise<GcReport>
+  /** Check every stored chunk (re-hash) and every referenced chunk's presence. */
+  verify(): Promise<VerifyReport>
   close(): Promise<void>
 }

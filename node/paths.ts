@@ -1,0 +1,35 @@
+/** Path parsing and name validation for the Volume (absolute, '/'-separated paths). */
+import { FsError } from './errors.js'
+
+/** Longest name in bytes (UTF-8), as `namemax` in statfs reports. */
+export const NAME_MAX = 255
+/** Longest path in bytes, and longest symlink target. */
+export const PATH_MAX = 4096
+
+/** Throws EINVAL / ENAMETOOLONG unless `name` is a valid directory entry name. */
+export function checkName(name: string, path: string): void {
+  if (name === '' || name === '.' || name === '..')
+    throw new FsError('EINVAL', path, `invalid name '${name}'`)
+  if (name.includes('/') || name.includes('\0')) throw new FsError('EINVAL', path, 'name contains / or NUL')
+  if (Buffer.byteLength(name, 'utf8') > NAME_MAX) throw new FsError('ENAMETOOLONG', path)
+}
+
+/**
+ * Components of an absolute path. Empty components (`a//b`, trailing '/')
+ * are ignored, as POSIX does; '.', '..', NUL and over-long names are errors
+ * because FUSE never sends them and a tree path must have one spelling.
+ */
+export function splitPath(path: string): string[] {
+  if (typeof path !== 'string' || !path.startsWith('/'))
+    throw new FsError('EINVAL', String(path), 'path must be absolute')
+  if (path.includes('\0')) throw new FsError('EINVAL', path, 'path contains NUL')
+  if (Buffer.byteLength(path, 'utf8') > PATH_MAX) throw new FsError('ENAMETOOLONG', path)
+  const parts = path.split('/').filter((p) => p !== '')
+  for (const p of parts) checkName(p, path)
+  return parts
+}
+
+/** The canonical spelling of a path ('/a/b'). */
+export function normalizePath(path: string): string {
+  return '/' + splitPath(path).join('/')
+}

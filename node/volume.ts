@@ -1,0 +1,564 @@
+/**
+ * `TreeVolume`: the `Volume` of one tree, over a `PathTree` (names,
+ * attributes, history) and a `ContentStore` (bytes). Open files and their
+ * branches live in `OpenFiles`; this class does names, attributes and the
+ * whole-file conveniences. Semantics: docs/SEMANTICS.md.
+ */
+import { constants } from 'node:fs'
+import type { ContentStore, GcReport, VerifyReport } from '../store/types.js'
+import type { Runtime } from '../sync/runtime.js'
+import {
+  type Conflict,
+  type ContentVersion,
+  type Entry,
+  type HistoryEntry,
+  type InodeId,
+  type PathTree,
+  ROOT_ID,
+} from '../sync/types.js'
+import { type Owner, toAttr } from './attrs.js'
+import { FsError } from './errors.js'
+import { guard, guardStream } from './fs-error.js'
+import { O_ACCMODE, OpenFiles } from './open-files.js'
+import { checkName, PATH_MAX, splitPath } from './paths.js'
+import type { RetentionLedger } from './retention.js'
+import type { Staging } from './staging.js'
+import type {
+  Attr,
+  DirEntry,
+  Fh,
+  OpenFlags,
+  SetAttr,
+  StatFs,
+  Volume,
+  WriteFileOptions,
+} from './volume-types.js'
+
+const { O_CREAT, O_EXCL, O_RDWR, O_RDONLY, O_WRONLY, O_TRUNC } = constants
+/** renameat2 flag: fail with EEXIST instead of replacing the target. */
+export const RENAME_NOREPLACE = 1
+const DEFAULT_PAGE = 1000
+const BSIZE = 4096
+
+/** Capacity and free bytes of the storage under the volume. */
+export interface SpaceInfo {
+  total: number
+  free: number
+}
+
+/** Components of a `TreeVolume` (all injected; the volume reads no clock or randomness of its own). */
+export interface TreeVolumeInit {
+  tree: PathTree
+  store: ContentStore
+  staging: Staging
+  runtime: Runtime
+  ledger: RetentionLedger
+  /** Owner reported as uid/gid of every entry (local, not replicated). */
+  owner: Owner
+  /** Space of the filesystem holding the data (disk) or a configured capacity (memory). */
+  space: () => SpaceInfo
+  /** Number of entries in the tree, for statfs `files` (default: not counted, 0). */
+  countEntries?: () => number
+  /** Called last by `close()` (closes the shared database). */
+  onClose?: () => void
+}
+
+export class TreeVolume implements Volume {
+  private readonly files: OpenFiles
+  private readonly unsubscribe: () => void
+  private closed = false
+
+  constructor(private readonly c: TreeVolumeInit) {
+    this.files = new OpenFiles(c)
+    // Content merged from other replicas must survive gc: take a reference
+    // the first time each version is seen (the ledger makes it once only).
+    this.unsubscribe = c.tree.onChange((change) => {
+      if (change.remote && !this.closed) this.retainInodes(change.inodes)
+    })
+    this.retainAll()
+  }
+
+  // ---- names and attributes ----
+
+  lookup(path: string): Promise<Attr> {
+    return guard(path, () => this.attr(this.entryAt(path)))
+  }
+
+  getattr(path: string, fh?: Fh): Promise<Attr> {
+    return guard(path, () => {
+      if (fh === undefined) return this.attr(this.entryAt(path))
+      const h = this.files.get(fh)
+      const size = this.files.size(h)
+      return toAttr(h.entry, this.c.owner, size)
+    })
+  }
+
+  readdir(
+    path: string,
+    cursor?: string,
+    limit = DEFAULT_PAGE,
+  ): Promise<{ entries: DirEntry[]; cursor?: string }> {
+    return guard(path, () => {
+      const dir = this.entryAt(path)
+      if (dir.kind !== 'dir') throw new FsError('ENOTDIR', path)
+      if (!Number.isSafeInteger(limit) || limit < 1) throw new FsError('EINVAL', path, `bad limit ${limit}`)
+      const page = this.c.tree.readdir(dir.ino, cursor, limit)
+      const entries = page.map((e) => ({ name: e.name, attr: this.attr(e) }))
+      const last = page[page.length - 1]
+      return page.length === limit && last ? { entries, cursor: last.name } : { entries }
+    })
+  }
+
+  mkdir(path: string, mode: number): Promise<Attr> {
+    return guard(path, () => {
+      const { dir, name } = this.parentFor(path)
+      if (this.c.tree.lookup(dir.ino, name)) throw new FsError('EEXIST', path)
+      const ino = this.mutate(() =>
+        this.c.tree.create(dir.ino, name, 'dir', { mode: mode & 0o7777, mtime: this.now() }),
+      )
+      return this.attr(this.c.tree.get(ino)!)
+    })
+  }
+
+  mkdirp(path: string, mode = 0o755): Promise<Attr> {
+    return guard(path, () => {
+      let cur = this.root()
+      const parts = splitPath(path)
+      for (const [i, name] of parts.entries()) {
+        const next = this.c.tree.lookup(cur.ino, name)
+        if (next && next.kind !== 'dir')
+          throw new FsError(i === parts.length - 1 ? 'EEXIST' : 'ENOTDIR', path)
+        if (next) {
+          cur = next
+          continue
+        }
+        const parent = cur.ino
+        const ino = this.mutate(() =>
+          this.c.tree.create(parent, name, 'dir', { mode: mode & 0o7777, mtime: this.now() }),
+        )
+        cur = this.c.tree.get(ino)!
+      }
+      return this.attr(cur)
+    })
+  }
+
+  rmdir(path: string): Promise<void> {
+    return guard(path, () => {
+      const e = this.entryAt(path)
+      if (e.ino === ROOT_ID) throw new FsError('EBUSY', path)
+      if (e.kind !== 'dir') throw new FsError('ENOTDIR', path)
+      if (this.c.tree.childCount(e.ino) > 0) throw new FsError('ENOTEMPTY', path)
+      this.mutate(() => this.c.tree.remove(e.ino))
+    })
+  }
+
+  unlink(path: string): Promise<void> {
+    return guard(path, () => {
+      const e = this.entryAt(path)
+      if (e.kind === 'dir') throw new FsError('EISDIR', path)
+      if (e.conflict?.kind === 'content') {
+        // Deleting a losing copy settles the conflict in favour of the winner.
+        const winner = this.c.tree.get(e.ino)?.content
+        if (!winner) throw new FsError('EIO', path, 'conflict copy without a winning version')
+        this.mutate(() => this.c.tree.resolveConflict(e.ino, winner.write))
+        return
+      }
+      this.mutate(() => this.c.tree.remove(e.ino))
+    })
+  }
+
+  rename(from: string, to: string, flags = 0): Promise<void> {
+    return guard(from, () => {
+      if (flags & ~RENAME_NOREPLACE) throw new FsError('EINVAL', from, `unsupported rename flags ${flags}`)
+      const src = this.entryAt(from)
+      if (src.ino === ROOT_ID) throw new FsError('EBUSY', from)
+      if (src.conflict?.kind === 'content')
+        throw new FsError('EROFS', from, 'conflict copies cannot be moved')
+      const { dir, name } = this.parentFor(to)
+      const dst = this.c.tree.lookup(dir.ino, name)
+      if (dst && dst.ino === src.ino && dst.name === src.name && dst.parent === src.parent) return
+      if (src.kind === 'dir') this.checkNotInside(src.ino, dir.ino, to)
+      if (dst) {
+        if (flags & RENAME_NOREPLACE) throw new FsError('EEXIST', to)
+        if (dst.conflict?.kind === 'content')
+          throw new FsError('EROFS', to, 'conflict copies cannot be replaced')
+        if (dst.kind === 'dir' && src.kind !== 'dir') throw new FsError('EISDIR', to)
+        if (dst.kind !== 'dir' && src.kind === 'dir') throw new FsError('ENOTDIR', to)
+        if (dst.kind === 'dir' && this.c.tree.childCount(dst.ino) > 0) throw new FsError('ENOTEMPTY', to)
+      }
+      this.mutate(() => {
+        if (dst) this.c.tree.remove(dst.ino)
+        this.c.tree.move(src.ino, dir.ino, name)
+      })
+    })
+  }
+
+  symlink(target: string, path: string): Promise<Attr> {
+    return guard(path, () => {
+      if (typeof target !== 'string' || target === '')
+        throw new FsError('ENOENT', path, 'empty symlink target')
+      if (target.includes('\0')) throw new FsError('EINVAL', path, 'target contains NUL')
+      if (Buffer.byteLength(target, 'utf8') >= PATH_MAX) throw new FsError('ENAMETOOLONG', path)
+      const { dir, name } = this.parentFor(path)
+      if (this.c.tree.lookup(dir.ino, name)) throw new FsError('EEXIST', path)
+      const ino = this.mutate(() =>
+        this.c.tree.create(dir.ino, name, 'symlink', { mode: 0o777, mtime: this.now(), target }),
+      )
+      return this.attr(this.c.tree.get(ino)!)
+    })
+  }
+
+  readlink(path: string): Promise<string> {
+    return guard(path, () => {
+      const e = this.entryAt(path)
+      if (e.kind !== 'symlink' || e.target === undefined) throw new FsError('EINVAL', path, 'not a symlink')
+      return e.target
+    })
+  }
+
+  setattr(path: string, attrs: SetAttr, fh?: Fh): Promise<Attr> {
+    return guard(path, async () => {
+      const h = fh === undefined ? undefined : this.files.get(fh)
+      const e = h ? h.entry : this.entryAt(path)
+      const { owner } = this.c
+      // Ownership is local to this replica and not replicated: only a no-op chown succeeds.
+      if (
+        (attrs.uid !== undefined && attrs.uid !== owner.uid) ||
+        (attrs.gid !== undefined && attrs.gid !== owner.gid)
+      )
+        throw new FsError('EPERM', path, 'ownership is fixed to the volume owner')
+      const changes = attrs.mode !== undefined || attrs.mtime !== undefined || attrs.size !== undefined
+      if (changes && e.conflict?.kind === 'content')
+        throw new FsError('EROFS', path, 'conflict copies are read-only')
+      if (attrs.mode !== undefined && !Number.isInteger(attrs.mode))
+        throw new FsError('EINVAL', path, 'bad mode')
+      if (attrs.mtime !== undefined && !Number.isFinite(attrs.mtime))
+        throw new FsError('EINVAL', path, 'bad mtime')
+      if (attrs.size !== undefined) await this.truncate(path, attrs.size, fh)
+      if (attrs.mode !== undefined || attrs.mtime !== undefined) {
+        const alive = this.c.tree.get(e.ino)
+        if (alive) {
+          const a: { mode?: number; mtime?: number } = {}
+          if (attrs.mode !== undefined) a.mode = attrs.mode & 0o7777
+          if (attrs.mtime !== undefined) a.mtime = attrs.mtime
+          this.mutate(() => this.c.tree.setAttr(e.ino, a))
+        }
+        if (h && attrs.mtime !== undefined) this.files.setMtime(h.fh, attrs.mtime)
+      }
+      return h ? this.getattr(path, fh) : this.attr(this.entryAt(path))
+    })
+  }
+
+  statfs(): Promise<StatFs> {
+    return guard(undefined, () => {
+      const { total, free } = this.c.space()
+      const files = this.c.countEntries?.() ?? 0
+      const blocks = Math.floor(total / BSIZE)
+      const bfree = Math.min(blocks, Math.floor(Math.max(0, free) / BSIZE))
+      // Inodes are not preallocated: report room for one more per free block.
+      return { bsize: BSIZE, frsize: BSIZE, blocks, bfree, bavail: bfree, files, ffree: bfree, namemax: 255 }
+    })
+  }
+
+  // ---- open files ----
+
+  create(path: string, mode: number, flags: OpenFlags = O_CREAT | O_RDWR): Promise<{ fh: Fh; attr: Attr }> {
+    return guard(path, async () => {
+      const { dir, name } = this.parentFor(path)
+      let e = this.c.tree.lookup(dir.ino, name)
+      if (e && flags & O_EXCL) throw new FsError('EEXIST', path)
+      if (!e) {
+        const ino = this.mutate(() =>
+          this.c.tree.create(dir.ino, name, 'file', { mode: mode & 0o7777, mtime: this.now() }),
+        )
+        e = this.c.tree.get(ino)!
+        flags &= ~O_TRUNC
+      }
+      const fh = await this.openEntry(e, path, flags)
+      return { fh, attr: await this.getattr(path, fh) }
+    })
+  }
+
+  open(path: string, flags: OpenFlags): Promise<Fh> {
+    return guard(path, async () => {
+      if (flags & O_CREAT) {
+        const mode = 0o644
+        return (await this.create(path, mode, flags)).fh
+      }
+      return this.openEntry(this.entryAt(path), path, flags)
+    })
+  }
+
+  read(fh: Fh, offset: number, length: number): Promise<Uint8Array> {
+    return guard(this.pathOfHandle(fh), () => this.files.read(fh, offset, length))
+  }
+
+  write(fh: Fh, offset: number, data: Uint8Array): Promise<number> {
+    return guard(this.pathOfHandle(fh), () => this.files.write(fh, offset, data))
+  }
+
+  truncate(path: string, size: number, fh?: Fh): Promise<void> {
+    return guard(path, async () => {
+      if (fh !== undefined) return this.files.truncate(fh, size)
+      const e = this.entryAt(path)
+      if (e.kind === 'dir') throw new FsError('EISDIR', path)
+      if (e.kind !== 'file') throw new FsError('EINVAL', path)
+      const tmp = await this.openEntry(e, path, O_RDWR)
+      try {
+        await this.files.truncate(tmp, size)
+      } finally {
+        await this.files.release(tmp)
+      }
+    })
+  }
+
+  fsync(fh: Fh): Promise<void> {
+    return guard(this.pathOfHandle(fh), () => this.files.commit(fh))
+  }
+
+  flush(fh: Fh): Promise<void> {
+    return guard(this.pathOfHandle(fh), () => this.files.commit(fh))
+  }
+
+  release(fh: Fh): Promise<void> {
+    return guard(this.pathOfHandle(fh), () => this.files.release(fh))
+  }
+
+  // ---- whole files ----
+
+  writeFile(
+    path: string,
+    source: AsyncIterable<Uint8Array> | Uint8Array,
+    opts: WriteFileOptions = {},
+  ): Promise<Attr> {
+    return guard(path, async () => {
+      const check = () => {
+        const { dir, name } = this.parentFor(path)
+        const e = this.c.tree.lookup(dir.ino, name)
+        if (e && opts.exclusive) throw new FsError('EEXIST', path)
+        if (e?.kind === 'dir') throw new FsError('EISDIR', path)
+        if (e && e.kind !== 'file') throw new FsError('EINVAL', path, 'not a regular file')
+        if (e?.conflict?.kind === 'content') throw new FsError('EROFS', path, 'conflict copies are read-only')
+        return { dir, name, e }
+      }
+      check()
+      const ref = await this.c.store.write(source)
+      try {
+        // The namespace may have changed while the bytes streamed in.
+        const { dir, name, e } = check()
+        const mtime = opts.mtime ?? this.now()
+        if (e) {
+          this.files.publish(e.ino, ref, mtime, opts.mode === undefined ? undefined : opts.mode & 0o7777)
+        } else {
+          const ino = this.mutate(() =>
+            this.c.tree.create(dir.ino, name, 'file', { mode: (opts.mode ?? 0o644) & 0o7777, mtime }),
+          )
+          this.files.publish(ino, ref, mtime)
+        }
+      } catch (err) {
+        this.c.store.drop(ref)
+        throw err
+      }
+      return this.attr(this.entryAt(path))
+    })
+  }
+
+  readStream(path: string, start?: number, end?: number): AsyncIterable<Uint8Array> {
+    return guardStream(path, () => {
+      const e = this.entryAt(path)
+      if (e.kind === 'dir') throw new FsError('EISDIR', path)
+      if (e.kind !== 'file') throw new FsError('EINVAL', path, 'not a regular file')
+      if (!e.content) return emptyStream()
+      return this.c.store.stream(e.content.ref, start, end)
+    })
+  }
+
+  // ---- history and conflicts ----
+
+  history(path?: string, limit?: number): Promise<HistoryEntry[]> {
+    return guard(path, () => {
+      if (path === undefined) return this.c.tree.history(undefined, limit)
+      const canonical = '/' + splitPath(path).join('/')
+      const inos = this.inodesOfPath(canonical)
+      if (inos.length === 0) throw new FsError('ENOENT', path)
+      if (inos.length === 1) return this.c.tree.history(inos[0], limit)
+      const all = inos.flatMap((ino) => this.c.tree.history(ino))
+      all.sort((a, b) => b.time - a.time || (a.version < b.version ? -1 : 1))
+      return limit === undefined ? all : all.slice(0, limit)
+    })
+  }
+
+  readAt(path: string, version: string): AsyncIterable<Uint8Array> {
+    return guardStream(path, () => {
+      const canonical = '/' + splitPath(path).join('/')
+      let found: ContentVersion | undefined
+      for (const ino of this.inodesOfPath(canonical)) {
+        found = this.c.tree.contentAt(ino, version)
+        if (found) break
+      }
+      if (!found) throw new FsError('ENOENT', path, `no content at version ${version}`)
+      return this.c.store.stream(found.ref)
+    })
+  }
+
+  conflicts(): Promise<Conflict[]> {
+    return guard(undefined, () => this.c.tree.conflicts())
+  }
+
+  resolve(path: string, keepVersion: string): Promise<void> {
+    return guard(path, () => {
+      const e = this.entryAt(path)
+      this.mutate(() => this.c.tree.resolveConflict(e.ino, keepVersion))
+    })
+  }
+
+  // ---- store maintenance ----
+
+  gc(): Promise<GcReport> {
+    return guard(undefined, () => {
+      this.retainAll()
+      return this.c.store.gc()
+    })
+  }
+
+  verify(): Promise<VerifyReport> {
+    return guard(undefined, () => this.c.store.verify())
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    let error: unknown
+    try {
+      await this.files.releaseAll()
+    } catch (e) {
+      error = e
+    }
+    this.closed = true
+    this.unsubscribe()
+    await this.c.staging.close()
+    this.c.tree.close()
+    this.c.store.close()
+    this.c.onClose?.()
+    if (error) throw error
+  }
+
+  // ---- internals ----
+
+  private now(): number {
+    return this.c.runtime.clock.now()
+  }
+
+  private root(): Entry {
+    return (
+      this.c.tree.get(ROOT_ID) ?? {
+        parent: ROOT_ID,
+        name: '',
+        ino: ROOT_ID,
+        kind: 'dir',
+        mode: 0o755,
+        mtime: 0,
+        ctime: 0,
+        size: 0,
+      }
+    )
+  }
+
+  private attr(e: Entry): Attr {
+    return toAttr(e, this.c.owner)
+  }
+
+  /** The entry at `path`; ENOENT, or ENOTDIR when a component is not a directory. */
+  private entryAt(path: string): Entry {
+    let cur = this.root()
+    for (const name of splitPath(path)) {
+      if (cur.kind !== 'dir') throw new FsError('ENOTDIR', path)
+      const next = this.c.tree.lookup(cur.ino, name)
+      if (!next) throw new FsError('ENOENT', path)
+      cur = next
+    }
+    return cur
+  }
+
+  /** The existing directory that would hold `path`, and the last name (validated). */
+  private parentFor(path: string): { dir: Entry; name: string } {
+    const parts = splitPath(path)
+    const name = parts.pop()
+    if (name === undefined) throw new FsError('EEXIST', path, 'the root exists')
+    checkName(name, path)
+    const dir = this.entryAt('/' + parts.join('/'))
+    if (dir.kind !== 'dir') throw new FsError('ENOTDIR', path)
+    return { dir, name }
+  }
+
+  /** EINVAL if directory `ino` is `target` or one of its ancestors (a move into its own subtree). */
+  private checkNotInside(ino: InodeId, target: InodeId, path: string): void {
+    let cur: InodeId | undefined = target
+    for (let depth = 0; cur !== undefined && depth < 10_000; depth++) {
+      if (cur === ino) throw new FsError('EINVAL', path, 'cannot move a directory into itself')
+      if (cur === ROOT_ID) return
+      cur = this.c.tree.get(cur)?.parent
+    }
+  }
+
+  private async openEntry(e: Entry, path: string, flags: OpenFlags): Promise<Fh> {
+    if (e.kind === 'dir') throw new FsError('EISDIR', path)
+    if (e.kind === 'symlink') throw new FsError('ELOOP', path, 'symlinks are resolved by the caller')
+    const acc = flags & O_ACCMODE
+    if (acc !== O_RDONLY && acc !== O_WRONLY && acc !== O_RDWR)
+      throw new FsError('EINVAL', path, 'bad access mode')
+    return this.files.open(e, path, flags)
+  }
+
+  private pathOfHandle(fh: Fh): string | undefined {
+    try {
+      return this.files.get(fh).path
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Inodes that have (or had) `path`: the current one first, then past ones from history, newest first. */
+  private inodesOfPath(path: string): InodeId[] {
+    const out: InodeId[] = []
+    try {
+      out.push(this.entryAt(path).ino)
+    } catch (e) {
+      if (!(e instanceof FsError)) throw e
+    }
+    for (const h of this.c.tree.history()) if (h.path === path && !out.includes(h.ino)) out.push(h.ino)
+    return out
+  }
+
+  /** Apply tree mutations and commit them as one change, atomically with the store's transaction. */
+  private mutate<T>(fn: () => T): T {
+    return this.c.store.transaction(() => {
+      const r = fn()
+      this.c.tree.commit()
+      return r
+    })
+  }
+
+  private retainVersion(v: ContentVersion): void {
+    if (this.c.ledger.has(v.write)) return
+    this.c.store.retain(v.ref)
+    this.c.ledger.add(v.write)
+  }
+
+  private retainInodes(inos: InodeId[]): void {
+    this.c.store.transaction(() => {
+      for (const ino of inos) {
+        const v = this.c.tree.get(ino)?.content
+        if (v) this.retainVersion(v)
+      }
+    })
+  }
+
+  /** Retain every content version the tree and its history reference (startup and before gc). */
+  private retainAll(): void {
+    this.c.store.transaction(() => {
+      for (const v of this.c.tree.allContent()) this.retainVersion(v)
+    })
+  }
+}
+
+async function* emptyStream(): AsyncGenerator<Uint8Array> {}

@@ -86,6 +86,48 @@ export interface ChunkBackend {
   /** Run fn atomically (nested calls join the outer transaction). */
   transaction<T>(fn: () => T): T
   close(): void
+
+  /** Insert or overwrite one chunk (repairs a corrupt copy). */
+  replace(id: ChunkId, data: Uint8Array): void
+  /** Delete chunks; absent ids are ignored. */
+  deleteMany(ids: ChunkId[]): void
+  /** Every stored chunk id (a snapshot). */
+  listChunks(): ChunkId[]
+  /** Count and total stored bytes of all chunks. */
+  chunkStats(): { chunks: number; storedBytes: number }
+
+  /**
+   * Record a manifest node and count one reference on each child (with
+   * multiplicity). No-op returning false if the node is already recorded.
+   */
+  addNode(id: ChunkId, children: ChunkId[]): boolean
+  hasNode(id: ChunkId): boolean
+  /** Forget a node record, dropping one reference from each child; its children, or undefined if absent. */
+  removeNode(id: ChunkId): ChunkId[] | undefined
+  /** References to a chunk from recorded manifest nodes. */
+  refCount(id: ChunkId): number
+  /** Recorded nodes with no references that are not roots with refs > 0. */
+  unreferencedNodes(): ChunkId[]
+  /** Stored chunks with no references that are neither recorded nodes nor roots with refs > 0. */
+  unreferencedChunks(): ChunkId[]
+
+  /** Persisted file references (retains) by root manifest id. */
+  getRoot(id: ChunkId): RootRecord | undefined
+  setRoot(root: RootRecord): void
+  deleteRoot(id: ChunkId): void
+  listRoots(): RootRecord[]
+}
+
+/**
+ * A retained file reference. `complete` means every manifest node of the tree
+ * is stored and recorded (so its chunks are reference-counted); roots received
+ * from peers start incomplete and are completed by `gc`.
+ */
+export interface RootRecord {
+  id: ChunkId
+  size: number
+  refs: number
+  complete: boolean
 }
 
 export interface ContentStoreOptions {

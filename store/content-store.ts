@@ -1,0 +1,502 @@
+/**
+ * `ContentStore` over any `ChunkBackend`: FastCDC chunks sealed with the tree
+ * key, manifest trees, ranged reads, copy-on-write rewrites, reference
+ * counting with gc, and verification.
+ *
+ * Reference model:
+ * - a root (file reference) has a persisted retain count (`retain`/`release`);
+ * - every recorded manifest node counts one reference on each child chunk;
+ * - gc deletes unleased nodes nobody references and whose root count is 0
+ *   (cascading down the tree), then every unleased chunk with no references —
+ *   which includes orphans of writes killed before their manifest was stored.
+ * Nodes of trees received from peers are recorded by gc's completion step
+ * (`RootRecord.complete`), so replicated chunks are protected as they arrive.
+ */
+import { ChunkCipher, chunkIdOf } from './crypto.js'
+import { Chunker } from './fastcdc.js'
+import { NodeCache } from './lru.js'
+import { decodeNode, entryAt, type ManifestNode } from './manifest.js'
+import { type BaseEntries, rewriteChunks } from './rewrite.js'
+import {
+  type ByteRange,
+  type ChunkBackend,
+  type ChunkId,
+  type ContentStore,
+  type ContentStoreOptions,
+  type FileRef,
+  type GcReport,
+  type RandomAccessSource,
+  StoreError,
+  type StoreStats,
+  type VerifyReport,
+} from './types.js'
+import { Leases, WriteSession } from './write-session.js'
+
+const ID_RE = /^[0-9a-f]{64}$/
+
+export function isChunkId(id: unknown): id is ChunkId {
+  return typeof id === 'string' && ID_RE.test(id)
+}
+
+function checkRef(ref: FileRef): void {
+  if (!ref || !isChunkId(ref.id) || !Number.isSafeInteger(ref.size) || ref.size < 0) {
+    throw new StoreError('EINVAL', `not a valid file reference: ${JSON.stringify(ref)}`)
+  }
+}
+
+function eio(message: string, id?: ChunkId): StoreError {
+  return new StoreError('EIO', message, id)
+}
+
+export interface ContentStoreTuning {
+  /** Bytes per write transaction (default 4 MiB). */
+  batchBytes?: number
+  /** Decoded manifest nodes kept in memory (default 64). */
+  nodeCacheSize?: number
+}
+
+/** Create the content store of one tree over `backend`. */
+export function createContentStore(
+  backend: ChunkBackend,
+  options: ContentStoreOptions & ContentStoreTuning,
+): ChunkContentStore {
+  return new ChunkContentStore(backend, options)
+}
+
+export class ChunkContentStore implements ContentStore {
+  private readonly cipher: ChunkCipher
+  private readonly leases = new Leases()
+  /** Outstanding write/rewrite results by root id (each holds one lease). */
+  private readonly results = new Map<ChunkId, number>()
+  private readonly cache: NodeCache
+  private closed = false
+
+  constructor(
+    private readonly backend: ChunkBackend,
+    private readonly options: ContentStoreOptions & ContentStoreTuning,
+  ) {
+    this.cipher = new ChunkCipher(options.key)
+    this.cache = new NodeCache(options.nodeCacheSize ?? 64)
+  }
+
+  async write(source: AsyncIterable<Uint8Array> | Uint8Array): Promise<FileRef> {
+    this.check()
+    const session = this.session()
+    try {
+      const chunker = new Chunker()
+      if (source instanceof Uint8Array) {
+        for (const c of chunker.push(source)) session.addData(c)
+      } else {
+        for await (const piece of source) {
+          if (!(piece instanceof Uint8Array))
+            throw new StoreError('EINVAL', 'write source must yield Uint8Array')
+          this.check()
+          for (const c of chunker.push(piece)) session.addData(c)
+        }
+      }
+      for (const c of chunker.finish()) session.addData(c)
+      return this.finish(session)
+    } catch (err) {
+      session.abort()
+      throw err
+    }
+  }
+
+  async rewrite(base: FileRef | null, source: RandomAccessSource, dirty: ByteRange[]): Promise<FileRef> {
+    this.check()
+    if (base) checkRef(base)
+    const entries: BaseEntries = { ids: [], lens: [] }
+    if (base) {
+      await this.forEachLeaf(base, (node) => {
+        for (let i = 0; i < node.ids.length; i++) {
+          entries.ids.push(node.ids[i]!)
+          entries.lens.push(node.ends[i]! - (i ? node.ends[i - 1]! : 0))
+        }
+      })
+    }
+    const session = this.session()
+    try {
+      await rewriteChunks(session, entries, base?.size ?? 0, source, dirty)
+      this.check()
+      return this.finish(session)
+    } catch (err) {
+      session.abort()
+      throw err
+    }
+  }
+
+  async read(ref: FileRef, offset: number, length: number): Promise<Uint8Array> {
+    checkRef(ref)
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+      throw new StoreError('EINVAL', `bad read range offset=${offset} length=${length}`)
+    }
+    const start = Math.min(offset, ref.size)
+    const end = Math.min(ref.size, start + length)
+    const out = new Uint8Array(end - start)
+    let o = 0
+    for await (const piece of this.stream(ref, start, end)) {
+      out.set(piece, o)
+      o += piece.length
+    }
+    return out
+  }
+
+  async *stream(ref: FileRef, start = 0, end?: number): AsyncIterable<Uint8Array> {
+    this.check()
+    checkRef(ref)
+    const e = Math.min(end ?? ref.size, ref.size)
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(e) || start < 0) {
+      throw new StoreError('EINVAL', `bad stream range [${start}, ${end})`)
+    }
+    if (start >= e) return
+    yield* this.walk(ref.id, undefined, ref.size, start, e)
+  }
+
+  retain(ref: FileRef): void {
+    this.check()
+    checkRef(ref)
+    this.backend.transaction(() => {
+      const fresh = this.results.has(ref.id)
+      const row = this.backend.getRoot(ref.id)
+      if (row && row.size !== ref.size) {
+        throw new StoreError('EINVAL', `size ${ref.size} does not match stored size ${row.size}`, ref.id)
+      }
+      this.backend.setRoot({
+        id: ref.id,
+        size: ref.size,
+        refs: (row?.refs ?? 0) + 1,
+        // A write's result has all its nodes recorded; anything else is completed by gc.
+        complete: (row?.complete ?? false) || fresh,
+      })
+    })
+    this.endResult(ref.id)
+  }
+
+  release(ref: FileRef): void {
+    this.check()
+    checkRef(ref)
+    this.backend.transaction(() => {
+      const row = this.backend.getRoot(ref.id)
+      if (!row || row.refs <= 0)
+        throw new StoreError('EINVAL', 'release of a reference that is not retained', ref.id)
+      this.backend.setRoot({ ...row, refs: row.refs - 1 })
+    })
+  }
+
+  drop(ref: FileRef): void {
+    checkRef(ref)
+    this.endResult(ref.id)
+  }
+
+  async chunkIds(ref: FileRef): Promise<ChunkId[]> {
+    this.check()
+    checkRef(ref)
+    const out = new Set<ChunkId>([ref.id])
+    await this.forEachNode(ref, (node) => {
+      for (const id of node.ids) out.add(id)
+    })
+    return [...out]
+  }
+
+  async missing(ref: FileRef): Promise<ChunkId[]> {
+    this.check()
+    checkRef(ref)
+    const out = new Set<ChunkId>()
+    const seen = new Set<ChunkId>()
+    const visit = (id: ChunkId, level: number | undefined, total: number): void => {
+      if (seen.has(id)) return
+      seen.add(id)
+      const node = this.localNode(id, level, total)
+      if (!node) {
+        out.add(id)
+        return
+      }
+      node.ids.forEach((c, i) => {
+        const len = node.ends[i]! - (i ? node.ends[i - 1]! : 0)
+        if (node.level > 0) visit(c, node.level - 1, len)
+        else if (!this.backend.has(c)) out.add(c)
+      })
+    }
+    visit(ref.id, undefined, ref.size)
+    return [...out]
+  }
+
+  putVerified(id: ChunkId, data: Uint8Array): boolean {
+    this.check()
+    if (!isChunkId(id) || !(data instanceof Uint8Array) || chunkIdOf(data) !== id) return false
+    const have = this.backend.get(id)
+    if (!have) this.backend.putMany([{ id, data }])
+    else if (chunkIdOf(have) !== id) this.backend.replace(id, data)
+    return true
+  }
+
+  getStored(id: ChunkId): Uint8Array | undefined {
+    this.check()
+    if (!isChunkId(id)) return undefined
+    const data = this.backend.get(id)
+    return data && chunkIdOf(data) === id ? data : undefined
+  }
+
+  async gc(): Promise<GcReport> {
+    this.check()
+    this.completeRoots()
+    const { backend, leases } = this
+    return backend.transaction(() => {
+      let deletedChunks = 0
+      let freedBytes = 0
+      const remove = (id: ChunkId): void => {
+        const data = backend.get(id)
+        if (!data) return
+        backend.deleteMany([id])
+        this.cache.delete(id)
+        deletedChunks++
+        freedBytes += data.length
+      }
+      for (const r of backend.listRoots()) if (r.refs <= 0) backend.deleteRoot(r.id)
+      const queue = backend.unreferencedNodes().filter((id) => !leases.has(id))
+      while (queue.length > 0) {
+        const id = queue.pop()!
+        if (leases.has(id) || backend.refCount(id) > 0) continue
+        const children = backend.removeNode(id)
+        if (!children) continue
+        remove(id)
+        for (const c of children) {
+          if (backend.refCount(c) === 0 && !leases.has(c) && backend.hasNode(c) && !backend.getRoot(c))
+            queue.push(c)
+        }
+      }
+      for (const id of backend.unreferencedChunks()) if (!leases.has(id)) remove(id)
+      return { deletedChunks, freedBytes }
+    })
+  }
+
+  async verify(): Promise<VerifyReport> {
+    this.check()
+    const corrupt = new Set<ChunkId>()
+    let checked = 0
+    for (const id of this.backend.listChunks()) {
+      const data = this.backend.get(id)
+      if (!data) continue
+      checked++
+      if (chunkIdOf(data) !== id) corrupt.add(id)
+    }
+    const missing = new Set<ChunkId>()
+    const seen = new Set<ChunkId>()
+    const visit = (id: ChunkId, level: number | undefined, total: number): void => {
+      if (seen.has(id)) return
+      seen.add(id)
+      if (corrupt.has(id)) return
+      if (!this.backend.has(id)) {
+        missing.add(id)
+        return
+      }
+      const node = this.localNode(id, level, total)
+      if (!node) {
+        // Stored intact but not a valid manifest under this key.
+        corrupt.add(id)
+        return
+      }
+      node.ids.forEach((c, i) => {
+        const len = node.ends[i]! - (i ? node.ends[i - 1]! : 0)
+        if (node.level > 0) visit(c, node.level - 1, len)
+        else if (!corrupt.has(c) && !this.backend.has(c)) missing.add(c)
+      })
+    }
+    for (const r of this.backend.listRoots()) if (r.refs > 0) visit(r.id, undefined, r.size)
+    return { checked, corrupt: [...corrupt].sort(), missing: [...missing].sort() }
+  }
+
+  stats(): StoreStats {
+    this.check()
+    const { chunks, storedBytes } = this.backend.chunkStats()
+    let logicalBytes = 0
+    let manifests = 0
+    for (const r of this.backend.listRoots()) {
+      if (r.refs > 0) {
+        manifests++
+        logicalBytes += r.size * r.refs
+      }
+    }
+    return { chunks, storedBytes, logicalBytes, manifests }
+  }
+
+  transaction<T>(fn: () => T): T {
+    this.check()
+    return this.backend.transaction(fn)
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.cache.clear()
+    this.backend.close()
+  }
+
+  // --- internals -------------------------------------------------------------
+
+  private check(): void {
+    if (this.closed) throw new StoreError('ECLOSED', 'content store is closed')
+  }
+
+  private session(): WriteSession {
+    const { batchBytes } = this.options
+    return new WriteSession({
+      backend: this.backend,
+      cipher: this.cipher,
+      leases: this.leases,
+      ...(batchBytes ? { batchBytes } : {}),
+    })
+  }
+
+  private finish(session: WriteSession): FileRef {
+    const ref = session.finish()
+    this.results.set(ref.id, (this.results.get(ref.id) ?? 0) + 1)
+    return ref
+  }
+
+  private endResult(id: ChunkId): void {
+    const n = this.results.get(id)
+    if (n === undefined) return
+    if (n > 1) this.results.set(id, n - 1)
+    else this.results.delete(id)
+    this.leases.remove(id)
+  }
+
+  /** Plaintext of a chunk: hash-checked, fetched from peers when missing or corrupt, authenticated. */
+  private async plain(id: ChunkId): Promise<Uint8Array> {
+    let stored = this.backend.get(id)
+    let corrupt = false
+    if (stored && chunkIdOf(stored) !== id) {
+      stored = undefined
+      corrupt = true
+    }
+    if (!stored) {
+      const what = corrupt ? 'corrupt' : 'missing'
+      const fetch = this.options.fetchMissing
+      if (!fetch) throw eio(`chunk ${id} is ${what}`, id)
+      let got: Uint8Array | undefined
+      try {
+        got = await fetch(id)
+      } catch (err) {
+        throw eio(`chunk ${id} is ${what} and fetching it failed: ${(err as Error).message}`, id)
+      }
+      this.check()
+      if (!got || !(got instanceof Uint8Array) || chunkIdOf(got) !== id) {
+        throw eio(`chunk ${id} is ${what} and no valid copy was fetched`, id)
+      }
+      this.backend.replace(id, got)
+      stored = got
+    }
+    const plain = this.cipher.open(stored)
+    if (!plain) throw eio(`chunk ${id} does not decrypt under this tree key`, id)
+    return plain
+  }
+
+  private checkNode(node: ManifestNode, id: ChunkId, level: number | undefined, total: number): ManifestNode {
+    if (level !== undefined && node.level !== level) {
+      throw eio(`malformed manifest: node at level ${node.level}, expected ${level}`, id)
+    }
+    if (node.total !== total)
+      throw eio(`malformed manifest: node holds ${node.total} bytes, expected ${total}`, id)
+    return node
+  }
+
+  private async node(id: ChunkId, level: number | undefined, total: number): Promise<ManifestNode> {
+    const cached = this.cache.get(id)
+    if (cached) return this.checkNode(cached, id, level, total)
+    const node = decodeNode(await this.plain(id), id)
+    this.cache.set(id, node)
+    return this.checkNode(node, id, level, total)
+  }
+
+  /** A node from local storage only; undefined when absent, corrupt or malformed. */
+  private localNode(id: ChunkId, level: number | undefined, total: number): ManifestNode | undefined {
+    try {
+      let node = this.cache.get(id)
+      if (!node) {
+        const stored = this.backend.get(id)
+        if (!stored || chunkIdOf(stored) !== id) return undefined
+        const plain = this.cipher.open(stored)
+        if (!plain) return undefined
+        node = decodeNode(plain, id)
+        this.cache.set(id, node)
+      }
+      return this.checkNode(node, id, level, total)
+    } catch (err) {
+      if (err instanceof StoreError) return undefined
+      throw err
+    }
+  }
+
+  private async *walk(
+    id: ChunkId,
+    level: number | undefined,
+    total: number,
+    start: number,
+    end: number,
+  ): AsyncGenerator<Uint8Array, void, undefined> {
+    const node = await this.node(id, level, total)
+    for (let i = start > 0 ? entryAt(node, start) : 0; i < node.ids.length; i++) {
+      const s = i ? node.ends[i - 1]! : 0
+      const e = node.ends[i]!
+      if (s >= end) break
+      const a = Math.max(start, s) - s
+      const b = Math.min(end, e) - s
+      if (node.level > 0) {
+        yield* this.walk(node.ids[i]!, node.level - 1, e - s, a, b)
+      } else {
+        const plain = await this.plain(node.ids[i]!)
+        if (plain.length !== e - s) {
+          throw eio(`chunk ${node.ids[i]} holds ${plain.length} bytes, manifest says ${e - s}`, node.ids[i])
+        }
+        yield a === 0 && b === plain.length ? plain : plain.subarray(a, b)
+      }
+    }
+  }
+
+  private async forEachNode(ref: FileRef, fn: (node: ManifestNode) => void): Promise<void> {
+    const visit = async (id: ChunkId, level: number | undefined, total: number): Promise<void> => {
+      const node = await this.node(id, level, total)
+      fn(node)
+      if (node.level === 0) return
+      for (let i = 0; i < node.ids.length; i++) {
+        await visit(node.ids[i]!, node.level - 1, node.ends[i]! - (i ? node.ends[i - 1]! : 0))
+      }
+    }
+    await visit(ref.id, undefined, ref.size)
+  }
+
+  private async forEachLeaf(ref: FileRef, fn: (node: ManifestNode) => void): Promise<void> {
+    await this.forEachNode(ref, (node) => {
+      if (node.level === 0) fn(node)
+    })
+  }
+
+  /**
+   * Record the manifest nodes of retained roots that arrived from peers, so
+   * their chunks are counted before gc sweeps. Marks a root complete once
+   * every node of its tree is stored and recorded.
+   */
+  private completeRoots(): void {
+    for (const root of this.backend.listRoots()) {
+      if (root.refs <= 0 || root.complete) continue
+      const seen = new Set<ChunkId>()
+      const record = (id: ChunkId, level: number | undefined, total: number): boolean => {
+        if (seen.has(id)) return true
+        seen.add(id)
+        const node = this.localNode(id, level, total)
+        if (!node) return false
+        this.backend.addNode(id, node.ids)
+        if (node.level === 0) return true
+        let ok = true
+        node.ids.forEach((c, i) => {
+          ok = record(c, node.level - 1, node.ends[i]! - (i ? node.ends[i - 1]! : 0)) && ok
+        })
+        return ok
+      }
+      this.backend.transaction(() => {
+        if (record(root.id, undefined, root.size)) this.backend.setRoot({ ...root, complete: true })
+      })
+    }
+  }
+}

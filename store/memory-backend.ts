@@ -1,0 +1,162 @@
+/**
+ * In-memory `ChunkBackend` for the simulator and tests. Transactions are real:
+ * every mutation inside one records how to undo itself, and a throwing
+ * transaction (or nested savepoint) is rolled back, like SQLite's.
+ */
+import { type ChunkBackend, type ChunkId, type RootRecord, StoreError } from './types.js'
+
+export class MemoryChunkBackend implements ChunkBackend {
+  private readonly chunks = new Map<ChunkId, Uint8Array>()
+  private readonly refs = new Map<ChunkId, number>()
+  private readonly nodes = new Map<ChunkId, ChunkId[]>()
+  private readonly roots = new Map<ChunkId, RootRecord>()
+  private undo: (() => void)[] | undefined
+  private closed = false
+
+  has(id: ChunkId): boolean {
+    this.check()
+    return this.chunks.has(id)
+  }
+
+  get(id: ChunkId): Uint8Array | undefined {
+    this.check()
+    return this.chunks.get(id)
+  }
+
+  putMany(chunks: { id: ChunkId; data: Uint8Array }[]): void {
+    this.transaction(() => {
+      for (const c of chunks) if (!this.chunks.has(c.id)) this.setChunk(c.id, Uint8Array.from(c.data))
+    })
+  }
+
+  replace(id: ChunkId, data: Uint8Array): void {
+    this.transaction(() => this.setChunk(id, Uint8Array.from(data)))
+  }
+
+  deleteMany(ids: ChunkId[]): void {
+    this.transaction(() => {
+      for (const id of ids) this.setChunk(id, undefined)
+    })
+  }
+
+  listChunks(): ChunkId[] {
+    this.check()
+    return [...this.chunks.keys()]
+  }
+
+  chunkStats(): { chunks: number; storedBytes: number } {
+    this.check()
+    let storedBytes = 0
+    for (const d of this.chunks.values()) storedBytes += d.length
+    return { chunks: this.chunks.size, storedBytes }
+  }
+
+  addNode(id: ChunkId, children: ChunkId[]): boolean {
+    return this.transaction(() => {
+      if (this.nodes.has(id)) return false
+      this.record(this.nodes, id, [...children])
+      for (const c of children) this.record(this.refs, c, (this.refs.get(c) ?? 0) + 1)
+      return true
+    })
+  }
+
+  hasNode(id: ChunkId): boolean {
+    this.check()
+    return this.nodes.has(id)
+  }
+
+  removeNode(id: ChunkId): ChunkId[] | undefined {
+    return this.transaction(() => {
+      const children = this.nodes.get(id)
+      if (!children) return undefined
+      this.record(this.nodes, id, undefined)
+      for (const c of children) {
+        const n = (this.refs.get(c) ?? 0) - 1
+        this.record(this.refs, c, n > 0 ? n : undefined)
+      }
+      return children
+    })
+  }
+
+  refCount(id: ChunkId): number {
+    this.check()
+    return this.refs.get(id) ?? 0
+  }
+
+  unreferencedNodes(): ChunkId[] {
+    this.check()
+    return [...this.nodes.keys()].filter((id) => !this.refs.has(id) && !this.rooted(id))
+  }
+
+  unreferencedChunks(): ChunkId[] {
+    this.check()
+    return [...this.chunks.keys()].filter(
+      (id) => !this.refs.has(id) && !this.nodes.has(id) && !this.rooted(id),
+    )
+  }
+
+  getRoot(id: ChunkId): RootRecord | undefined {
+    this.check()
+    const r = this.roots.get(id)
+    return r && { ...r }
+  }
+
+  setRoot(root: RootRecord): void {
+    this.transaction(() => this.record(this.roots, root.id, { ...root }))
+  }
+
+  deleteRoot(id: ChunkId): void {
+    this.transaction(() => this.record(this.roots, id, undefined))
+  }
+
+  listRoots(): RootRecord[] {
+    this.check()
+    return [...this.roots.values()].map((r) => ({ ...r }))
+  }
+
+  transaction<T>(fn: () => T): T {
+    this.check()
+    const outer = this.undo
+    const mine: (() => void)[] = []
+    this.undo = mine
+    try {
+      const result = fn()
+      // Committing a nested transaction hands its undo steps to the parent.
+      if (outer) outer.push(...mine)
+      return result
+    } catch (err) {
+      for (let i = mine.length - 1; i >= 0; i--) mine[i]!()
+      throw err
+    } finally {
+      this.undo = outer
+    }
+  }
+
+  close(): void {
+    this.closed = true
+  }
+
+  private rooted(id: ChunkId): boolean {
+    return (this.roots.get(id)?.refs ?? 0) > 0
+  }
+
+  private setChunk(id: ChunkId, data: Uint8Array | undefined): void {
+    this.record(this.chunks, id, data)
+  }
+
+  /** Set or delete a map entry, remembering the previous state for rollback. */
+  private record<V>(map: Map<ChunkId, V>, key: ChunkId, value: V | undefined): void {
+    const had = map.has(key)
+    const prev = map.get(key)
+    this.undo?.push(() => {
+      if (had) map.set(key, prev as V)
+      else map.delete(key)
+    })
+    if (value === undefined) map.delete(key)
+    else map.set(key, value)
+  }
+
+  private check(): void {
+    if (this.closed) throw new StoreError('ECLOSED', 'chunk backend is closed')
+  }
+}

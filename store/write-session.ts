@@ -1,0 +1,125 @@
+/**
+ * One streaming write: seals chunks and manifest nodes, batches them into
+ * transactions of a few MiB (so memory stays bounded and each commit is
+ * crash-atomic), records manifest nodes for reference counting, and leases
+ * every id it touches so a concurrent gc cannot collect them before the
+ * result is retained.
+ */
+import { type ChunkCipher, chunkIdOf } from './crypto.js'
+import { TreeBuilder } from './manifest.js'
+import type { ChunkBackend, ChunkId, FileRef } from './types.js'
+
+/** In-process protection from gc, counted so overlapping writes can share ids. */
+export class Leases {
+  private readonly counts = new Map<ChunkId, number>()
+
+  add(id: ChunkId): void {
+    this.counts.set(id, (this.counts.get(id) ?? 0) + 1)
+  }
+
+  remove(id: ChunkId): void {
+    const n = (this.counts.get(id) ?? 0) - 1
+    if (n > 0) this.counts.set(id, n)
+    else this.counts.delete(id)
+  }
+
+  has(id: ChunkId): boolean {
+    return this.counts.has(id)
+  }
+}
+
+export interface WriteContext {
+  backend: ChunkBackend
+  cipher: ChunkCipher
+  leases: Leases
+  /** Flush a batch once its stored bytes reach this (default 4 MiB). */
+  batchBytes?: number
+}
+
+export class WriteSession {
+  private batch: { id: ChunkId; data: Uint8Array }[] = []
+  private batchSize = 0
+  private nodes: { id: ChunkId; children: ChunkId[] }[] = []
+  private readonly leased: ChunkId[] = []
+  private readonly builder: TreeBuilder
+  private readonly limit: number
+  private ended = false
+
+  constructor(private readonly ctx: WriteContext) {
+    this.limit = ctx.batchBytes ?? 4 * 1024 * 1024
+    this.builder = new TreeBuilder((_level, plain, children) => {
+      const id = this.put(plain)
+      this.nodes.push({ id, children: [...children] })
+      return id
+    })
+  }
+
+  /** Plaintext bytes added so far. */
+  get size(): number {
+    return this.builder.size
+  }
+
+  /** Seal and append a new data chunk (consumed at once: chunker views may be passed). */
+  addData(plain: Uint8Array): ChunkId {
+    const id = this.put(plain)
+    this.builder.add(id, plain.length)
+    return id
+  }
+
+  /** Append a chunk already stored (reused from a base manifest). */
+  addExisting(id: ChunkId, length: number): void {
+    this.lease(id)
+    this.builder.add(id, length)
+  }
+
+  /**
+   * Finish the manifest and commit everything. The result keeps one lease
+   * (released by the store's retain or drop); the in-flight leases go.
+   */
+  finish(): FileRef {
+    const ref = this.builder.finish()
+    this.flush()
+    this.ctx.leases.add(ref.id)
+    this.end()
+    return ref
+  }
+
+  /** Give up: committed chunks become orphans for gc. */
+  abort(): void {
+    if (!this.ended) this.end()
+  }
+
+  private put(plain: Uint8Array): ChunkId {
+    const data = this.ctx.cipher.seal(plain)
+    const id = chunkIdOf(data)
+    this.lease(id)
+    this.batch.push({ id, data })
+    this.batchSize += data.length
+    if (this.batchSize >= this.limit) this.flush()
+    return id
+  }
+
+  private lease(id: ChunkId): void {
+    this.ctx.leases.add(id)
+    this.leased.push(id)
+  }
+
+  private flush(): void {
+    if (this.batch.length === 0 && this.nodes.length === 0) return
+    const { batch, nodes } = this
+    this.batch = []
+    this.nodes = []
+    this.batchSize = 0
+    const { backend } = this.ctx
+    backend.transaction(() => {
+      backend.putMany(batch)
+      for (const n of nodes) backend.addNode(n.id, n.children)
+    })
+  }
+
+  private end(): void {
+    this.ended = true
+    for (const id of this.leased) this.ctx.leases.remove(id)
+    this.leased.length = 0
+  }
+}

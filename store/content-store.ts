@@ -15,7 +15,7 @@
 import { ChunkCipher, chunkIdOf } from './crypto.js'
 import { Chunker } from './fastcdc.js'
 import { NodeCache } from './lru.js'
-import { decodeNode, entryAt, type ManifestNode } from './manifest.js'
+import { decodeNode, entryAt, type ManifestNode, type TreeShape } from './manifest.js'
 import { type BaseEntries, rewriteChunks } from './rewrite.js'
 import {
   type ByteRange,
@@ -53,6 +53,8 @@ export interface ContentStoreTuning {
   batchBytes?: number
   /** Decoded manifest nodes kept in memory (default 64). */
   nodeCacheSize?: number
+  /** Manifest tree shape; changes every root id, so only for tests (deep trees from small files). */
+  treeShape?: TreeShape
 }
 
 /** Create the content store of one tree over `backend`. */
@@ -339,12 +341,13 @@ export class ChunkContentStore implements ContentStore {
   }
 
   private session(): WriteSession {
-    const { batchBytes } = this.options
+    const { batchBytes, treeShape } = this.options
     return new WriteSession({
       backend: this.backend,
       cipher: this.cipher,
       leases: this.leases,
       ...(batchBytes ? { batchBytes } : {}),
+      ...(treeShape ? { treeShape } : {}),
     })
   }
 

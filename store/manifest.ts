@@ -22,6 +22,23 @@ export const INDEX_ENTRY_BYTES = 40
 export const MAX_FANOUT = 2048
 /** Average fanout is 2^FANOUT_BITS (512). */
 const FANOUT_BITS = 9
+
+/**
+ * Shape of the manifest tree. Part of the format: a different shape gives
+ * different root ids for the same content. Only tests use smaller shapes, to
+ * get deep trees from small files.
+ */
+export interface TreeShape {
+  /** A node ends after an id whose low `fanoutBits` bits are zero. */
+  fanoutBits: number
+  /** ... or once it holds this many entries (at most MAX_FANOUT). */
+  maxFanout: number
+}
+
+export const DEFAULT_TREE_SHAPE: Readonly<TreeShape> = Object.freeze({
+  fanoutBits: FANOUT_BITS,
+  maxFanout: MAX_FANOUT,
+})
 /** Deepest tree accepted when decoding: 512^7 chunks is far beyond any file. */
 export const MAX_LEVEL = 7
 /** Largest plaintext chunk a leaf may list (FastCDC max). */
@@ -40,8 +57,8 @@ function eio(message: string, id?: ChunkId): StoreError {
 }
 
 /** Does a node end after this entry id? */
-export function isNodeBoundary(id: ChunkId): boolean {
-  return (Number.parseInt(id.slice(-4), 16) & ((1 << FANOUT_BITS) - 1)) === 0
+export function isNodeBoundary(id: ChunkId, fanoutBits = FANOUT_BITS): boolean {
+  return (Number.parseInt(id.slice(-4), 16) & ((1 << fanoutBits) - 1)) === 0
 }
 
 export function encodeNode(level: number, ids: readonly ChunkId[], lens: readonly number[]): Uint8Array {
@@ -127,7 +144,21 @@ export class TreeBuilder {
   private total = 0
   private done = false
 
-  constructor(private readonly sink: NodeSink) {}
+  constructor(
+    private readonly sink: NodeSink,
+    private readonly shape: TreeShape = DEFAULT_TREE_SHAPE,
+  ) {
+    if (
+      !(
+        shape.maxFanout >= 2 &&
+        shape.maxFanout <= MAX_FANOUT &&
+        shape.fanoutBits >= 1 &&
+        shape.fanoutBits <= 16
+      )
+    ) {
+      throw new RangeError('bad manifest tree shape')
+    }
+  }
 
   get size(): number {
     return this.total
@@ -160,7 +191,7 @@ export class TreeBuilder {
     const l = this.levels[level]!
     l.ids.push(id)
     l.lens.push(len)
-    if (l.ids.length >= MAX_FANOUT || isNodeBoundary(id)) this.flush(level)
+    if (l.ids.length >= this.shape.maxFanout || isNodeBoundary(id, this.shape.fanoutBits)) this.flush(level)
   }
 
   private flush(level: number): void {

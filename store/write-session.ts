@@ -6,7 +6,7 @@
  * result is retained.
  */
 import { type ChunkCipher, chunkIdOf } from './crypto.js'
-import { TreeBuilder } from './manifest.js'
+import { TreeBuilder, type TreeShape } from './manifest.js'
 import type { ChunkBackend, ChunkId, FileRef } from './types.js'
 
 /** In-process protection from gc, counted so overlapping writes can share ids. */
@@ -34,6 +34,7 @@ export interface WriteContext {
   leases: Leases
   /** Flush a batch once its stored bytes reach this (default 4 MiB). */
   batchBytes?: number
+  treeShape?: TreeShape
 }
 
 export class WriteSession {
@@ -51,7 +52,7 @@ export class WriteSession {
       const id = this.put(plain)
       this.nodes.push({ id, children: [...children] })
       return id
-    })
+    }, ctx.treeShape)
   }
 
   /** Plaintext bytes added so far. */

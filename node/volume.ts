@@ -64,11 +64,17 @@ export interface TreeVolumeInit {
 }
 
 export class TreeVolume implements Volume {
+  /** The path tree behind the volume (replication and the daemon use it). */
+  readonly tree: PathTree
+  /** The content store behind the volume. */
+  readonly store: ContentStore
   private readonly files: OpenFiles
   private readonly unsubscribe: () => void
   private closed = false
 
   constructor(private readonly c: TreeVolumeInit) {
+    this.tree = c.tree
+    this.store = c.store
     this.files = new OpenFiles(c)
     // Content merged from other replicas must survive gc: take a reference
     // the first time each version is seen (the ledger makes it once only).
@@ -170,16 +176,21 @@ export class TreeVolume implements Volume {
   rename(from: string, to: string, flags = 0): Promise<void> {
     return guard(from, () => {
       if (flags & ~RENAME_NOREPLACE) throw new FsError('EINVAL', from, `unsupported rename flags ${flags}`)
-      const src = this.entryAt(from)
-      if (src.ino === ROOT_ID) throw new FsError('EBUSY', from)
+      if (splitPath(from).length === 0) throw new FsError('EBUSY', from)
+      // As rename(2): both parent directories are resolved before the source entry.
+      const source = this.parentFor(from)
+      const { dir, name } = this.parentFor(to)
+      const src = this.c.tree.lookup(source.dir.ino, source.name)
+      if (!src) throw new FsError('ENOENT', from)
       if (src.conflict?.kind === 'content')
         throw new FsError('EROFS', from, 'conflict copies cannot be moved')
-      const { dir, name } = this.parentFor(to)
       const dst = this.c.tree.lookup(dir.ino, name)
       if (dst && dst.ino === src.ino && dst.name === src.name && dst.parent === src.parent) return
       if (src.kind === 'dir') this.checkNotInside(src.ino, dir.ino, to)
       if (dst) {
         if (flags & RENAME_NOREPLACE) throw new FsError('EEXIST', to)
+        // rename(2) checks "target is an ancestor of the source" before the types.
+        if (dst.kind === 'dir' && this.isInside(source.dir.ino, dst.ino)) throw new FsError('ENOTEMPTY', to)
         if (dst.conflict?.kind === 'content')
           throw new FsError('EROFS', to, 'conflict copies cannot be replaced')
         if (dst.kind === 'dir' && src.kind !== 'dir') throw new FsError('EISDIR', to)
@@ -492,12 +503,18 @@ export class TreeVolume implements Volume {
 
   /** EINVAL if directory `ino` is `target` or one of its ancestors (a move into its own subtree). */
   private checkNotInside(ino: InodeId, target: InodeId, path: string): void {
-    let cur: InodeId | undefined = target
+    if (this.isInside(target, ino)) throw new FsError('EINVAL', path, 'cannot move a directory into itself')
+  }
+
+  /** Whether `ino` is `ancestor` or below it. */
+  private isInside(ino: InodeId, ancestor: InodeId): boolean {
+    let cur: InodeId | undefined = ino
     for (let depth = 0; cur !== undefined && depth < 10_000; depth++) {
-      if (cur === ino) throw new FsError('EINVAL', path, 'cannot move a directory into itself')
-      if (cur === ROOT_ID) return
+      if (cur === ancestor) return true
+      if (cur === ROOT_ID) return false
       cur = this.c.tree.get(cur)?.parent
     }
+    return false
   }
 
   private async openEntry(e: Entry, path: string, flags: OpenFlags): Promise<Fh> {

@@ -187,6 +187,8 @@ export class TreeBuilder {
   }
 
   private push(level: number, id: ChunkId, len: number): void {
+    if (level > MAX_LEVEL)
+      throw new RangeError(`manifest tree deeper than ${MAX_LEVEL} levels: tree shape too narrow`)
     while (this.levels.length <= level) this.levels.push({ ids: [], lens: [] })
     const l = this.levels[level]!
     l.ids.push(id)

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { dirname, join } from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { createContentStore, type FileRef, openStoreDatabase, SqliteChunkBackend } from '../../store/index.js'
+import { tmpDir } from '../helpers/tmp.js'
+import { CRASH_KEY } from './crash-writer.js'
+import { prng } from './util.js'
+
+const writer = join(dirname(fileURLToPath(import.meta.url)), 'crash-writer.js')
+
+interface Done {
+  name: string
+  ref: FileRef
+  sha: string
+}
+
+/** Run the writer until `lines` files are done, then SIGKILL it after a random pause. */
+function storm(db: string, seed: number, lines: number, pauseMs: number): Promise<Done[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [writer, db, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const done: Done[] = []
+    let buf = ''
+    let stderr = ''
+    let killing = false
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
+    child.stdout.on('data', (d) => {
+      buf += d
+      let nl = buf.indexOf('\n')
+      while (nl >= 0) {
+        const [tag, name, id, size, sha] = buf.slice(0, nl).split(' ')
+        buf = buf.slice(nl + 1)
+        nl = buf.indexOf('\n')
+        if (tag !== 'done') continue
+        done.push({ name: name!, ref: { id: id!, size: Number(size) }, sha: sha! })
+        if (done.length >= lines && !killing) {
+          killing = true
+          setTimeout(() => child.kill('SIGKILL'), pauseMs)
+        }
+      }
+    })
+    child.on('exit', (code, signal) => {
+      if (signal !== 'SIGKILL') reject(new Error(`writer exited early (${code}): ${stderr}`))
+      else resolve(done)
+    })
+  })
+}
+
+test('SIGKILL mid write storm: store opens, verifies clean, holds every completed file', async (t) => {
+  const dir = tmpDir(t, 'bt-crash-')
+  const db = join(dir, 'tree.db')
+  const seed = Date.now() % 100_000
+  t.diagnostic(`seed ${seed}`)
+  const rnd = prng(seed)
+  const all: Done[] = []
+  for (let round = 0; round < 4; round++) {
+    const done = await storm(db, seed + round, 4 + rnd(12), rnd(60))
+    assert.ok(done.length > 0)
+    all.push(...done)
+    const store = createContentStore(new SqliteChunkBackend(openStoreDatabase(db), { ownsDatabase: true }), {
+      key: CRASH_KEY,
+    })
+    try {
+      const v = await store.verify()
+      assert.deepEqual(v.corrupt, [], `round ${round}: corrupt chunks`)
+      assert.deepEqual(v.missing, [], `round ${round}: missing chunks`)
+      if (round % 2 === 1) await store.gc()
+      for (const d of all) {
+        const h = createHash('sha256')
+        for await (const piece of store.stream(d.ref)) h.update(piece)
+        assert.equal(h.digest('hex'), d.sha, `${d.name} reads back after round ${round}`)
+      }
+      const s = store.stats()
+      assert.ok(s.manifests > 0 && s.manifests <= all.length)
+    } finally {
+      store.close()
+    }
+  }
+  t.diagnostic(`${all.length} completed files checked across 4 kills`)
+})

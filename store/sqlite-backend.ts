@@ -26,12 +26,20 @@ export function createStoreTables(db: DB): void {
 }
 
 /**
- * Open (or create) a database file for a store: WAL, synchronous=FULL (a
- * resolved write survives power loss), a busy timeout, and the store tables.
+ * Open (or create) a database file for a store: 64 KiB pages (new files
+ * only), WAL, synchronous=FULL (a resolved write survives power loss), a busy
+ * timeout, and the store tables.
  */
-export function openStoreDatabase(path: string, options: { busyTimeoutMs?: number } = {}): DB {
+export function openStoreDatabase(
+  path: string,
+  options: { busyTimeoutMs?: number; pageSize?: number } = {},
+): DB {
   const db = new Database(path)
   try {
+    // Only takes effect on a new database (before WAL is set). 64 KiB pages hold a chunk in one
+    // overflow chain of few pages: measured here ~2-3x faster chunk inserts and reads than 4 KiB
+    // pages, while small commits (path tree operations) cost the same (fsync-bound).
+    db.pragma(`page_size = ${options.pageSize ?? 65536}`)
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = FULL')
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`)

@@ -32,7 +32,7 @@ export interface WriteContext {
   backend: ChunkBackend
   cipher: ChunkCipher
   leases: Leases
-  /** Flush a batch once its stored bytes reach this (default 4 MiB). */
+  /** Flush a batch once its stored bytes reach this (default 8 MiB). */
   batchBytes?: number
   treeShape?: TreeShape
 }
@@ -47,7 +47,7 @@ export class WriteSession {
   private ended = false
 
   constructor(private readonly ctx: WriteContext) {
-    this.limit = ctx.batchBytes ?? 4 * 1024 * 1024
+    this.limit = ctx.batchBytes ?? 8 * 1024 * 1024
     this.builder = new TreeBuilder((_level, plain, children) => {
       const id = this.put(plain)
       this.nodes.push({ id, children: [...children] })

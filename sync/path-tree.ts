@@ -1,0 +1,694 @@
+/**
+ * `AutomergePathTree`: the path tree of one tree on sharded Automerge
+ * documents, with its materialized view in the tree's SQLite database.
+ *
+ * Mutations go straight into the shard documents (low-level API) and the
+ * view; `commit()` turns them into one change per touched shard and persists
+ * document increments, raw rows and history in one transaction. A crash before
+ * `commit()` leaves the view ahead of the documents; the `dirty` mark makes the
+ * next open rebuild the view from the documents.
+ */
+import {
+  chunkType,
+  type Doc,
+  decodeSyncMessage,
+  encodeSyncMessage,
+  exportSyncState,
+  initSyncState,
+  type SyncState,
+} from './automerge.js'
+import { TreeError } from './errors.js'
+import {
+  encodeContent,
+  encodeLoc,
+  fieldKey,
+  inodeOfKey,
+  type RawInode,
+  ROOT_MODE_KEY,
+  ROOT_MTIME_KEY,
+  readContentsAt,
+  readInode,
+  readRootAttrs,
+  validContent,
+} from './inode-codec.js'
+import { groupKey, LOST_INO, splitGroupKey, TreeModel } from './model.js'
+import { makeActor, makeInodeId, nodeOfActor, shardOf, validateName } from './names.js'
+import type { Runtime } from './runtime.js'
+import { ShardDocs } from './shard-docs.js'
+import { type SqliteDb, TreeStorage } from './storage.js'
+import {
+  type Conflict,
+  type ContentVersion,
+  type CreateOptions,
+  type Entry,
+  type HistoryEntry,
+  type InodeId,
+  type InodeKind,
+  type PathTree,
+  ROOT_ID,
+  type TreeChange,
+} from './types.js'
+import { ViewStore } from './view.js'
+
+export interface PathTreeOptions {
+  /** Open database of the tree (shared with the content store); not closed by `close()`. */
+  db: SqliteDb
+  nodeId: string
+  runtime: Runtime
+  /** Inodes per shard before creators move on to the next shard (default 8192). */
+  shardLimit?: number
+}
+
+type HistOp = HistoryEntry['op']
+interface PendingOp {
+  op: HistOp
+  ino: InodeId
+  path: string
+}
+
+/** Changes applied per `applyChanges` call when receiving (large batches cost minutes and GBs on big docs). */
+export const APPLY_BATCH = 64
+
+export class AutomergePathTree implements PathTree {
+  readonly nodeId: string
+  readonly actor: string
+  readonly shardLimit: number
+  private readonly runtime: Runtime
+  private readonly storage: TreeStorage
+  private readonly view: ViewStore
+  private readonly model = new TreeModel()
+  private readonly docs: ShardDocs
+  private pending = new Map<number, PendingOp[]>()
+  private pendingContent = false
+  private touched = new Set<InodeId>()
+  private readonly listeners = new Set<(c: TreeChange) => void>()
+  private root = { mode: 0o755, mtime: 0 }
+  private closed = false
+  /** Inodes skipped because their stored values had the wrong shape. */
+  corruptInodes = 0
+
+  constructor(opts: PathTreeOptions) {
+    if (typeof opts.nodeId !== 'string' || opts.nodeId.length === 0)
+      throw new TreeError('EINVAL', 'nodeId required')
+    this.nodeId = opts.nodeId
+    this.runtime = opts.runtime
+    this.shardLimit = opts.shardLimit ?? 8192
+    if (!Number.isSafeInteger(this.shardLimit) || this.shardLimit < 1)
+      throw new TreeError('EINVAL', 'bad shardLimit')
+    this.storage = new TreeStorage(opts.db)
+    this.view = new ViewStore(opts.db)
+    this.actor = makeActor(this.nodeId, this.runtime.random.bytes(8))
+    this.docs = new ShardDocs(this.storage, this.actor)
+    if (this.storage.getMeta('dirty') === '1') {
+      this.rebuildView()
+    } else {
+      this.model.rebuild(this.storage.loadInodes())
+      const r = this.storage.getMeta('root')
+      if (r) this.root = JSON.parse(r)
+    }
+  }
+
+  // ---- queries (answered from the SQLite view) ----
+
+  get(ino: InodeId): Entry | undefined {
+    if (ino === ROOT_ID) {
+      return { parent: ROOT_ID, name: '', ino: ROOT_ID, kind: 'dir', ...this.root, ctime: 0, size: 0 }
+    }
+    return this.view.byIno(ino)
+  }
+
+  lookup(parent: InodeId, name: string): Entry | undefined {
+    return this.view.lookup(parent, name)
+  }
+
+  resolve(path: string): Entry | undefined {
+    if (!path.startsWith('/')) return undefined
+    let cur = this.get(ROOT_ID)!
+    for (const part of path.split('/')) {
+      if (part === '') continue
+      if (cur.kind !== 'dir') return undefined
+      const next = this.view.lookup(cur.ino, part)
+      if (!next) return undefined
+      cur = next
+    }
+    return cur
+  }
+
+  pathOf(ino: InodeId): string | undefined {
+    const names: string[] = []
+    let cur = ino
+    for (let depth = 0; cur !== ROOT_ID; depth++) {
+      const e = this.view.byIno(cur)
+      if (!e || depth > 4096) return undefined
+      names.push(e.name)
+      cur = e.parent
+    }
+    return `/${names.reverse().join('/')}`
+  }
+
+  readdir(parent: InodeId, after = '', limit = 1 << 30): Entry[] {
+    return this.view.readdir(parent, after, limit)
+  }
+
+  childCount(parent: InodeId): number {
+    return this.view.childCount(parent)
+  }
+
+  // ---- local mutations ----
+
+  create(parent: InodeId, name: string, kind: InodeKind, opts: CreateOptions): InodeId {
+    this.open()
+    validateName(name)
+    if (kind !== 'file' && kind !== 'dir' && kind !== 'symlink')
+      throw new TreeError('EINVAL', `bad kind ${kind}`)
+    checkMode(opts.mode)
+    checkTime(opts.mtime)
+    if (kind === 'symlink' && (typeof opts.target !== 'string' || opts.target.includes('\0'))) {
+      throw new TreeError('EINVAL', 'symlink needs a target')
+    }
+    if (opts.content !== undefined && (kind !== 'file' || !validContent(opts.content))) {
+      throw new TreeError('EINVAL', 'bad content')
+    }
+    this.requireDir(parent)
+    if (this.view.lookup(parent, name)) throw new TreeError('EEXIST', `${name} exists`)
+    let shard = 0
+    while (this.model.shardCount(shard) >= this.shardLimit) shard++
+    const ino = makeInodeId(shard, this.runtime.random.bytes(16))
+    const now = this.runtime.clock.now()
+    this.mutate(shard, () => {
+      const doc = this.docs.get(shard)
+      const put = (field: string, v: string | number, t: 'str' | 'int' | 'f64') =>
+        doc.put('_root', fieldKey(ino, field), v, t)
+      put('loc', encodeLoc(parent, name, null, null), 'str')
+      put('kind', kind, 'str')
+      put('mode', opts.mode, 'int')
+      put('mtime', opts.mtime, 'f64')
+      put('ctime', now, 'f64')
+      put('origin', this.nodeId, 'str')
+      if (kind === 'symlink') put('target', opts.target!, 'str')
+      if (opts.content) this.putContent(doc, ino, opts.content)
+      return [ino]
+    })
+    this.record(shard, 'create', ino, this.pathOf(ino) ?? '')
+    return ino
+  }
+
+  setContent(ino: InodeId, content: ContentVersion): void {
+    this.open()
+    const r = this.requireVisible(ino)
+    if (r.kind !== 'file') throw new TreeError('EINVAL', 'not a file')
+    if (!validContent(content)) throw new TreeError('EINVAL', 'bad content')
+    this.mutate(r.shard, () => {
+      this.putContent(this.docs.get(r.shard), ino, content)
+      return [ino]
+    })
+    this.record(r.shard, 'write', ino, this.pathOf(ino) ?? '')
+  }
+
+  setAttr(ino: InodeId, attrs: { mode?: number; mtime?: number }): void {
+    this.open()
+    if (attrs.mode !== undefined) checkMode(attrs.mode)
+    if (attrs.mtime !== undefined) checkTime(attrs.mtime)
+    if (ino === ROOT_ID) {
+      this.mutate(0, () => {
+        const doc = this.docs.get(0)
+        if (attrs.mode !== undefined) doc.put('_root', ROOT_MODE_KEY, attrs.mode, 'int')
+        if (attrs.mtime !== undefined) doc.put('_root', ROOT_MTIME_KEY, attrs.mtime, 'f64')
+        this.refreshRoot()
+        return []
+      })
+      this.record(0, 'setattr', ROOT_ID, '/')
+      return
+    }
+    const r = this.requireVisible(ino)
+    this.mutate(r.shard, () => {
+      const doc = this.docs.get(r.shard)
+      if (attrs.mode !== undefined) doc.put('_root', fieldKey(ino, 'mode'), attrs.mode, 'int')
+      if (attrs.mtime !== undefined) doc.put('_root', fieldKey(ino, 'mtime'), attrs.mtime, 'f64')
+      return [ino]
+    })
+    this.record(r.shard, 'setattr', ino, this.pathOf(ino) ?? '')
+  }
+
+  move(ino: InodeId, newParent: InodeId, newName: string): void {
+    this.open()
+    validateName(newName)
+    const r = this.requireVisible(ino)
+    this.requireDir(newParent)
+    if (r.kind === 'dir' && this.model.isWithin(newParent, ino)) {
+      throw new TreeError('EINVAL', 'cannot move a directory into its own subtree')
+    }
+    const existing = this.view.lookup(newParent, newName)
+    if (existing) {
+      if (existing.ino === ino && !existing.conflict) return
+      throw new TreeError('EEXIST', `${newName} exists`)
+    }
+    this.mutate(r.shard, () => {
+      this.docs
+        .get(r.shard)
+        .put('_root', fieldKey(ino, 'loc'), encodeLoc(newParent, newName, r.parent, r.name), 'str')
+      return [ino]
+    })
+    this.record(r.shard, 'move', ino, this.pathOf(ino) ?? '')
+  }
+
+  remove(ino: InodeId): void {
+    this.open()
+    const r = this.requireVisible(ino)
+    if (r.kind === 'dir' && this.view.hasChildren(ino))
+      throw new TreeError('ENOTEMPTY', 'directory not empty')
+    const path = this.pathOf(ino) ?? ''
+    // A file stays removed only while every content version present was seen here.
+    const seen = r.kind === 'file' ? r.contents.map((c) => c.write) : ['*']
+    this.mutate(r.shard, () => {
+      this.docs.get(r.shard).put('_root', fieldKey(ino, 'deleted'), JSON.stringify(seen), 'str')
+      return [ino]
+    })
+    this.record(r.shard, 'remove', ino, path)
+  }
+
+  /**
+   * Content conflicts: keep version `keepVersion` (a write id), superseding
+   * all others. Name conflicts: `'dup'` makes the suffixed name permanent;
+   * any other value renames the inode to that name in the same directory.
+   */
+  resolveConflict(ino: InodeId, keepVersion: string): void {
+    this.open()
+    const r = this.requireVisible(ino)
+    const keep = r.contents.find((c) => c.write === keepVersion)
+    if (keep) {
+      this.mutate(r.shard, () => {
+        this.putContent(this.docs.get(r.shard), ino, keep)
+        return [ino]
+      })
+      this.record(r.shard, 'resolve', ino, this.pathOf(ino) ?? '')
+      return
+    }
+    const e = this.view.byIno(ino)!
+    if (e.conflict?.kind === 'name') {
+      const parent = e.parent
+      const name = keepVersion === 'dup' ? e.name : keepVersion
+      validateName(name)
+      if (this.view.lookup(parent, name) && name !== e.name) throw new TreeError('EEXIST', `${name} exists`)
+      this.mutate(r.shard, () => {
+        this.docs
+          .get(r.shard)
+          .put('_root', fieldKey(ino, 'loc'), encodeLoc(parent, name, r.parent, r.name), 'str')
+        return [ino]
+      })
+      this.record(r.shard, 'resolve', ino, this.pathOf(ino) ?? '')
+      return
+    }
+    throw new TreeError('ENOENT', `no conflict version ${keepVersion} of ${ino}`)
+  }
+
+  conflicts(): Conflict[] {
+    const out = new Map<string, Conflict>()
+    for (const row of this.view.conflictRows()) {
+      const dir = this.pathOf(row.parent)
+      if (dir === undefined) continue
+      const copyPath = `${dir === '/' ? '' : dir}/${row.name}`
+      if (row.conflict!.kind === 'content') {
+        const c = out.get(`c:${row.ino}`) ?? {
+          path: this.pathOf(row.ino) ?? '',
+          ino: row.ino,
+          kind: 'content' as const,
+          copies: [],
+        }
+        out.set(`c:${row.ino}`, c)
+        c.copies.push({
+          path: copyPath,
+          version: row.conflict!.version,
+          node: row.content!.node,
+          time: row.content!.time,
+        })
+      } else {
+        const raw = this.model.raw.get(row.ino)
+        out.set(`n:${row.ino}`, {
+          path: `${dir === '/' ? '' : dir}/${row.base}`,
+          ino: row.ino,
+          kind: 'name',
+          copies: [{ path: copyPath, version: 'dup', node: raw?.origin ?? '', time: row.ctime }],
+        })
+      }
+    }
+    return [...out.values()]
+  }
+
+  commit(message?: string): void {
+    this.open()
+    if (this.pending.size === 0) return
+    const time = this.runtime.clock.now()
+    const touched = [...this.touched]
+    this.storage.transaction(() => {
+      for (const [shard, ops] of this.pending) {
+        const doc = this.docs.get(shard)
+        const meta: Record<string, unknown> = { t: time, ops: ops.map((o) => [o.op, o.ino, o.path]) }
+        if (message !== undefined) meta.m = message
+        if (this.pendingContent) meta.c = 1
+        const hash = doc.commit(JSON.stringify(meta), Math.floor(time / 1000))
+        if (hash === null) continue
+        const heads = doc.getHeads()
+        for (const o of ops) {
+          this.storage.addHistory({ version: hash, shard, time, node: this.nodeId, ...o, heads })
+        }
+        this.docs.persist(shard)
+      }
+      this.storage.setMeta('dirty', '0')
+    })
+    this.pending = new Map()
+    this.pendingContent = false
+    this.touched = new Set()
+    this.emit({ inodes: touched, remote: false })
+  }
+
+  // ---- history ----
+
+  history(ino?: InodeId, limit = 1000): HistoryEntry[] {
+    return this.storage.history(ino, limit).map(({ version, time, node, op, ino, path }) => ({
+      version,
+      time,
+      node,
+      op,
+      ino,
+      path,
+    }))
+  }
+
+  /**
+   * Content of `ino` as of `version`. If the version is a change of ino's own
+   * shard, the state is that change and its causal past. Otherwise it is the
+   * state of ino's shard as last recorded in this replica's history at or
+   * before the moment the version was recorded here.
+   */
+  contentAt(ino: InodeId, version: string): ContentVersion | undefined {
+    const rows = this.storage.findVersion(version)
+    if (rows.length === 0) throw new TreeError('ENOENT', `unknown version ${version}`)
+    if (new Set(rows.map((r) => r.version)).size > 1)
+      throw new TreeError('EINVAL', `ambiguous version ${version}`)
+    const shard = shardOf(ino)
+    if (shard === undefined || ino === ROOT_ID) return undefined
+    const row = rows[0]!
+    const heads = row.shard === shard ? [row.version] : this.storage.shardStateAt(shard, row.seq)?.heads
+    if (!heads) return undefined
+    return readContentsAt(this.docs.get(shard), ino, heads)[0]
+  }
+
+  allContent(): Iterable<ContentVersion> {
+    return this.storage.allContent()
+  }
+
+  onChange(listener: (change: TreeChange) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.docs.close()
+    this.listeners.clear()
+  }
+
+  // ---- replication ----
+
+  /** Shards this replica holds (always includes shard 0). */
+  shardIds(): number[] {
+    const s = new Set([0, ...this.storage.shardIds(), ...this.docs.loaded(), ...this.model.shards()])
+    return [...s].sort((a, b) => a - b)
+  }
+
+  /** A fresh per-peer, per-shard sync state. */
+  newSyncState(): SyncState {
+    return initSyncState()
+  }
+
+  /** The next Automerge sync message for `shard` to a peer, or null when there is nothing to say. */
+  syncMessage(shard: number, peer: SyncState): Uint8Array | null {
+    this.open()
+    checkShard(shard)
+    this.commit()
+    const doc = this.docs.get(shard)
+    const sentBefore = new Set(Object.keys(exportSyncState(peer).sentHashes))
+    const msg = doc.generateSyncMessage(peer)
+    if (!msg) return null
+    const decoded = decodeSyncMessage(msg)
+    if (decoded.changes.length === 0) return msg
+    // Automerge 3.5 packs the changes of a message into one document chunk,
+    // which the peer must apply in one go (seconds and hundreds of MB for a
+    // 1000-change backlog on an 8k-entry shard). Unless the peer has nothing
+    // yet (then the document chunk loads fastest), send the changes one by
+    // one, minus those the peer's heads already cover, so it can apply them
+    // in small batches.
+    const st = exportSyncState(peer)
+    const theirHeads = (st.theirHeads ?? []).filter((h) => doc.getChangeMetaByHash(h) !== null)
+    if (theirHeads.length === 0) return msg
+    const sent = Object.keys(st.sentHashes).filter((h) => !sentBefore.has(h))
+    const fresh = new Set(sent)
+    const changes: Uint8Array[] = []
+    for (const m of doc.getChangesMeta(theirHeads)) {
+      if (fresh.has(m.hash)) changes.push(doc.getChangeByHash(m.hash)!)
+    }
+    return encodeSyncMessage({ ...decoded, changes })
+  }
+
+  /**
+   * Apply a peer's sync message for `shard`. Its changes are applied in
+   * batches of APPLY_BATCH, then the rest of the message (heads, bloom) is
+   * processed without changes; the view, history and storage follow in one
+   * transaction and listeners hear `{ remote: true }`.
+   */
+  receiveSyncMessage(shard: number, peer: SyncState, message: Uint8Array): void {
+    this.open()
+    checkShard(shard)
+    let decoded: ReturnType<typeof decodeSyncMessage>
+    try {
+      decoded = decodeSyncMessage(message)
+    } catch (e) {
+      throw new TreeError('EINVAL', `bad sync message: ${(e as Error).message}`)
+    }
+    this.commit()
+    const doc = this.docs.get(shard)
+    const before = doc.getHeads()
+    try {
+      const chunks = decoded.changes
+      if (chunks.length > 1 && chunks.every((c) => chunkType(c) === 1 || chunkType(c) === 2)) {
+        const last = chunks.length - 1
+        for (let i = 0; i < last; i += APPLY_BATCH)
+          doc.applyChanges(chunks.slice(i, Math.min(i + APPLY_BATCH, last)))
+        // The last change goes through receiveSyncMessage itself: a message
+        // without changes whose heads we already have would make us skip our
+        // acknowledgement, and the peer would later resend everything.
+        doc.receiveSyncMessage(peer, encodeSyncMessage({ ...decoded, changes: chunks.slice(last) }))
+      } else {
+        doc.receiveSyncMessage(peer, message)
+      }
+    } catch (e) {
+      // Whatever was applied stays applied (changes are atomic); persist it below.
+      this.afterRemote(shard, before)
+      throw new TreeError('EINVAL', `bad changes from peer: ${(e as Error).message}`)
+    }
+    this.afterRemote(shard, before)
+  }
+
+  /** Recompute the whole view from the documents (tests compare it with the incremental one). */
+  rebuildView(): void {
+    this.storage.transaction(() => {
+      const all: RawInode[] = []
+      this.corruptInodes = 0
+      for (const shard of this.shardIds()) {
+        const doc = this.docs.get(shard)
+        for (const key of doc.keys('_root')) {
+          if (!key.endsWith('/loc')) continue
+          const r = readInode(doc, inodeOfKey(key)!)
+          if (r === 'corrupt' || (r !== 'absent' && r.shard !== shard)) this.corruptInodes++
+          else if (r !== 'absent') all.push(r)
+        }
+      }
+      const groups = this.model.rebuild(all)
+      this.storage.clearInodes()
+      for (const r of all) this.storage.putInode(r.ino, r)
+      this.view.clear()
+      for (const k of groups) {
+        const { parent, name } = splitGroupKey(k)
+        this.view.replaceGroup(parent, name, this.model.computeGroup(k))
+      }
+      this.root = readRootAttrs(this.docs.get(0))
+      this.storage.setMeta('root', JSON.stringify(this.root))
+      this.storage.setMeta('dirty', this.pending.size > 0 ? '1' : '0')
+    })
+  }
+
+  /** Every view row in canonical order (for comparing replicas and rebuilds). */
+  dumpView(): unknown[] {
+    return this.view.dump()
+  }
+
+  // ---- internals ----
+
+  private open(): void {
+    if (this.closed) throw new TreeError('EIO', 'path tree is closed')
+  }
+
+  private emit(c: TreeChange): void {
+    if (c.inodes.length === 0 && !c.remote) return
+    for (const l of this.listeners) l(c)
+  }
+
+  private requireVisible(ino: InodeId): RawInode {
+    if (ino === ROOT_ID || ino === LOST_INO) throw new TreeError('EINVAL', `cannot change ${ino}`)
+    const r = this.model.raw.get(ino)
+    if (!r || !this.model.isLive(ino)) throw new TreeError('ENOENT', `no inode ${ino}`)
+    return r
+  }
+
+  private requireDir(ino: InodeId): void {
+    if (ino === LOST_INO) throw new TreeError('EINVAL', 'lost+found is read-only')
+    if (ino === ROOT_ID) return
+    const r = this.model.raw.get(ino)
+    if (!r || !this.model.isLive(ino)) throw new TreeError('ENOENT', `no directory ${ino}`)
+    if (r.kind !== 'dir') throw new TreeError('ENOTDIR', `${ino} is not a directory`)
+  }
+
+  private putContent(doc: Doc, ino: InodeId, c: ContentVersion): void {
+    doc.put('_root', fieldKey(ino, 'content'), encodeContent(c), 'str')
+    this.storage.addContent(c)
+    this.pendingContent = true
+  }
+
+  /** Run one local mutation of `shard` and bring raw rows and view in step, atomically. */
+  private mutate(shard: number, fn: () => InodeId[]): void {
+    this.storage.transaction(() => {
+      if (this.pending.size === 0) this.storage.setMeta('dirty', '1')
+      if (!this.pending.has(shard)) this.pending.set(shard, [])
+      const inos = fn()
+      this.refresh(inos)
+      for (const i of inos) this.touched.add(i)
+    })
+  }
+
+  private record(shard: number, op: HistOp, ino: InodeId, path: string): void {
+    this.pending.get(shard)!.push({ op, ino, path })
+    if (ino === ROOT_ID) this.touched.add(ROOT_ID)
+  }
+
+  private refreshRoot(): void {
+    this.root = readRootAttrs(this.docs.get(0))
+    this.storage.setMeta('root', JSON.stringify(this.root))
+  }
+
+  /** Re-read inodes from their documents and update raw rows, model and view. */
+  private refresh(inos: Iterable<InodeId>): void {
+    const changes = new Map<InodeId, RawInode | undefined>()
+    for (const ino of inos) {
+      const shard = shardOf(ino)
+      if (shard === undefined || ino === ROOT_ID) continue
+      const r = readInode(this.docs.get(shard), ino)
+      if (r === 'corrupt') this.corruptInodes++
+      const raw = r === 'corrupt' || r === 'absent' ? undefined : r
+      changes.set(ino, raw)
+      this.storage.putInode(ino, raw)
+      if (raw) for (const c of raw.contents) this.storage.addContent(c)
+    }
+    const work = [...this.model.update(changes)]
+    const done = new Set<string>()
+    while (work.length > 0) {
+      const key = work.pop()!
+      if (done.has(key)) continue
+      done.add(key)
+      const { parent, name } = splitGroupKey(key)
+      this.view.replaceGroup(parent, name, this.model.computeGroup(key))
+      // Derived names elsewhere in this directory that wanted `name` may change with it.
+      for (const base of this.view.groupsWanting(parent, name)) work.push(groupKey(parent, base))
+    }
+  }
+
+  /** After remote changes reached `shard`: history, content registry, storage, view, listeners. */
+  private afterRemote(shard: number, before: string[]): void {
+    const doc = this.docs.get(shard)
+    const after = doc.getHeads()
+    if (sameHeads(before, after)) return
+    const affected = new Set<InodeId>()
+    let rootChanged = before.length === 0
+    const keys: string[] = []
+    if (before.length === 0) keys.push(...doc.keys('_root'))
+    else for (const p of doc.diff(before, after)) if (typeof p.path[0] === 'string') keys.push(p.path[0])
+    for (const k of keys) {
+      const ino = inodeOfKey(k)
+      if (ino === undefined) rootChanged = true
+      else if (shardOf(ino) === shard) affected.add(ino)
+      else if (k.endsWith('/loc')) this.corruptInodes++
+    }
+    this.storage.transaction(() => {
+      for (const m of doc.getChangesMeta(before)) this.recordRemote(doc, shard, m, after)
+      this.docs.persist(shard)
+      if (rootChanged && shard === 0) this.refreshRoot()
+      this.refresh(affected)
+    })
+    if (rootChanged && shard === 0) affected.add(ROOT_ID)
+    this.emit({ inodes: [...affected], remote: true })
+  }
+
+  private recordRemote(
+    doc: Doc,
+    shard: number,
+    m: ReturnType<Doc['getChangesMeta']>[number],
+    heads: string[],
+  ): void {
+    const node = nodeOfActor(m.actor)
+    let meta: { t?: unknown; ops?: unknown; c?: unknown } = {}
+    try {
+      meta = m.message ? JSON.parse(m.message) : {}
+    } catch {
+      meta = {}
+    }
+    const time = typeof meta.t === 'number' ? meta.t : m.time * 1000
+    const ops: PendingOp[] = []
+    if (Array.isArray(meta.ops)) {
+      for (const o of meta.ops) {
+        if (Array.isArray(o) && typeof o[1] === 'string' && typeof o[2] === 'string') {
+          const op = HIST_OPS.has(o[0]) ? (o[0] as HistOp) : 'other'
+          ops.push({ op, ino: o[1], path: o[2] })
+        }
+      }
+    }
+    if (ops.length === 0) ops.push({ op: 'other', ino: '', path: '' })
+    for (const o of ops) this.storage.addHistory({ version: m.hash, shard, time, node, ...o, heads })
+    // Intermediate content versions (overwritten within the backlog) still count for retention.
+    if (meta.c === 1) {
+      const ch = doc.getDecodedChangeByHash(m.hash)
+      for (const op of ch?.ops ?? []) {
+        const o = op as { key?: unknown; value?: unknown }
+        if (o.key === 'content' && typeof o.value === 'string') {
+          try {
+            const c = JSON.parse(o.value)
+            if (validContent(c)) this.storage.addContent(c)
+          } catch {
+            // not a content value: ignore
+          }
+        }
+      }
+    }
+  }
+}
+
+const HIST_OPS = new Set(['create', 'write', 'move', 'setattr', 'remove', 'resolve', 'other'])
+
+function sameHeads(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false
+  const s = new Set(a)
+  return b.every((h) => s.has(h))
+}
+
+function checkMode(mode: number): void {
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new TreeError('EINVAL', `bad mode ${mode}`)
+}
+
+function checkTime(t: number): void {
+  if (typeof t !== 'number' || !Number.isFinite(t)) throw new TreeError('EINVAL', `bad time ${t}`)
+}
+
+function checkShard(shard: number): void {
+  if (!Number.isSafeInteger(shard) || shard < 0 || shard > 999999)
+    throw new TreeError('EINVAL', `bad shard ${shard}`)
+}

@@ -1,0 +1,48 @@
+/**
+ * The shard documents of one tree: loaded lazily from `TreeStorage` on first
+ * use (so opening a tree does not parse every document), created empty for
+ * shards this replica has not seen yet, all written with this open's actor.
+ */
+import { createDoc, type Doc, loadDoc } from './automerge.js'
+import type { TreeStorage } from './storage.js'
+
+export class ShardDocs {
+  private readonly docs = new Map<number, Doc>()
+
+  constructor(
+    private readonly storage: TreeStorage,
+    readonly actor: string,
+  ) {}
+
+  get(shard: number): Doc {
+    let doc = this.docs.get(shard)
+    if (doc) return doc
+    const parts = this.storage.loadShard(shard)
+    if (parts && parts.length > 0) {
+      doc = loadDoc(parts[0]!, this.actor)
+      for (const p of parts.slice(1)) doc.loadIncremental(p)
+      // After a load, the first incremental save would repeat everything loaded.
+      doc.saveIncremental()
+    } else {
+      doc = createDoc(this.actor)
+    }
+    this.docs.set(shard, doc)
+    return doc
+  }
+
+  /** Shards loaded or created in memory. */
+  loaded(): number[] {
+    return [...this.docs.keys()]
+  }
+
+  /** Persist what changed in a shard since its last save (joins the caller's transaction). */
+  persist(shard: number): void {
+    const doc = this.get(shard)
+    this.storage.appendShard(shard, doc.saveIncremental(), () => doc.save())
+  }
+
+  close(): void {
+    for (const d of this.docs.values()) d.free()
+    this.docs.clear()
+  }
+}

@@ -208,8 +208,12 @@ export class OpenFiles {
 
   private async commitLocked(h: Handle): Promise<void> {
     const b = h.branch
-    if (!b?.changed) return
     const { tree, store, runtime } = this.c
+    if (!b?.changed) {
+      // Nothing staged; still persist a creation left pending by `create` (no-op otherwise).
+      store.transaction(() => tree.commit())
+      return
+    }
     for (let attempt = 0; ; attempt++) {
       const entry = tree.get(h.ino)
       // Unlinked (or replaced by another kind) meanwhile: never resurrect it.

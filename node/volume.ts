@@ -39,6 +39,8 @@ const { O_CREAT, O_EXCL, O_RDWR, O_RDONLY, O_WRONLY, O_TRUNC } = constants
 export const RENAME_NOREPLACE = 1
 const DEFAULT_PAGE = 1000
 const BSIZE = 4096
+/** How far back (journal entries) a path that no longer exists is looked up. */
+const HISTORY_SCAN = 20_000
 
 /** Capacity and free bytes of the storage under the volume. */
 export interface SpaceInfo {
@@ -279,9 +281,10 @@ export class TreeVolume implements Volume {
       let e = this.c.tree.lookup(dir.ino, name)
       if (e && flags & O_EXCL) throw new FsError('EEXIST', path)
       if (!e) {
-        const ino = this.mutate(() =>
-          this.c.tree.create(dir.ino, name, 'file', { mode: mode & 0o7777, mtime: this.now() }),
-        )
+        // The new name is visible at once (the view runs ahead of the journal);
+        // the handle's first commit (at the latest its close) records the
+        // creation together with the content, saving a journal commit per file.
+        const ino = this.c.tree.create(dir.ino, name, 'file', { mode: mode & 0o7777, mtime: this.now() })
         e = this.c.tree.get(ino)!
         flags &= ~O_TRUNC
       }
@@ -542,7 +545,9 @@ export class TreeVolume implements Volume {
     } catch (e) {
       if (!(e instanceof FsError)) throw e
     }
-    for (const h of this.c.tree.history()) if (h.path === path && !out.includes(h.ino)) out.push(h.ino)
+    for (const h of this.c.tree.history(undefined, HISTORY_SCAN)) {
+      if (h.path === path && !out.includes(h.ino)) out.push(h.ino)
+    }
     return out
   }
 
@@ -572,8 +577,10 @@ export class TreeVolume implements Volume {
 
   /** Retain every content version the tree and its history reference (startup and before gc). */
   private retainAll(): void {
+    // Collect first: the tree may stream this from a cursor on the same database.
+    const all = [...this.c.tree.allContent()]
     this.c.store.transaction(() => {
-      for (const v of this.c.tree.allContent()) this.retainVersion(v)
+      for (const v of all) this.retainVersion(v)
     })
   }
 }

@@ -247,12 +247,12 @@ export class ChunkContentStore implements ContentStore {
       let deletedChunks = 0
       let freedBytes = 0
       const remove = (id: ChunkId): void => {
-        const data = backend.get(id)
-        if (!data) return
+        const size = backend.sizeOf(id)
+        if (size === undefined) return
         backend.deleteMany([id])
         this.cache.delete(id)
         deletedChunks++
-        freedBytes += data.length
+        freedBytes += size
       }
       for (const r of backend.listRoots()) if (r.refs <= 0) backend.deleteRoot(r.id)
       const queue = backend.unreferencedNodes().filter((id) => !leases.has(id))
@@ -311,14 +311,7 @@ export class ChunkContentStore implements ContentStore {
   stats(): StoreStats {
     this.check()
     const { chunks, storedBytes } = this.backend.chunkStats()
-    let logicalBytes = 0
-    let manifests = 0
-    for (const r of this.backend.listRoots()) {
-      if (r.refs > 0) {
-        manifests++
-        logicalBytes += r.size * r.refs
-      }
-    }
+    const { manifests, logicalBytes } = this.backend.rootStats()
     return { chunks, storedBytes, logicalBytes, manifests }
   }
 

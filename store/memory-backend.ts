@@ -10,6 +10,7 @@ export class MemoryChunkBackend implements ChunkBackend {
   private readonly refs = new Map<ChunkId, number>()
   private readonly nodes = new Map<ChunkId, ChunkId[]>()
   private readonly roots = new Map<ChunkId, RootRecord>()
+  private storedBytes = 0
   private undo: (() => void)[] | undefined
   private closed = false
 
@@ -46,9 +47,12 @@ export class MemoryChunkBackend implements ChunkBackend {
 
   chunkStats(): { chunks: number; storedBytes: number } {
     this.check()
-    let storedBytes = 0
-    for (const d of this.chunks.values()) storedBytes += d.length
-    return { chunks: this.chunks.size, storedBytes }
+    return { chunks: this.chunks.size, storedBytes: this.storedBytes }
+  }
+
+  sizeOf(id: ChunkId): number | undefined {
+    this.check()
+    return this.chunks.get(id)?.length
   }
 
   addNode(id: ChunkId, children: ChunkId[]): boolean {
@@ -114,6 +118,19 @@ export class MemoryChunkBackend implements ChunkBackend {
     return [...this.roots.values()].map((r) => ({ ...r }))
   }
 
+  rootStats(): { manifests: number; logicalBytes: number } {
+    this.check()
+    let manifests = 0
+    let logicalBytes = 0
+    for (const r of this.roots.values()) {
+      if (r.refs > 0) {
+        manifests++
+        logicalBytes += r.size * r.refs
+      }
+    }
+    return { manifests, logicalBytes }
+  }
+
   transaction<T>(fn: () => T): T {
     this.check()
     const outer = this.undo
@@ -141,7 +158,12 @@ export class MemoryChunkBackend implements ChunkBackend {
   }
 
   private setChunk(id: ChunkId, data: Uint8Array | undefined): void {
+    const delta = (data?.length ?? 0) - (this.chunks.get(id)?.length ?? 0)
     this.record(this.chunks, id, data)
+    this.storedBytes += delta
+    this.undo?.push(() => {
+      this.storedBytes -= delta
+    })
   }
 
   /** Set or delete a map entry, remembering the previous state for rollback. */

@@ -18,11 +18,22 @@ CREATE TABLE IF NOT EXISTS store_nodes (id TEXT PRIMARY KEY, children BLOB NOT N
 CREATE TABLE IF NOT EXISTS store_roots (
   id TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL, complete INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS store_totals (
+  k INTEGER PRIMARY KEY CHECK (k = 0), chunks INTEGER NOT NULL, bytes INTEGER NOT NULL
+);
 `
 
 /** Create the store's tables in `db` if they do not exist. */
 export function createStoreTables(db: DB): void {
-  db.exec(SCHEMA)
+  db.transaction(() => {
+    db.exec(SCHEMA)
+    if (db.prepare('SELECT 1 FROM store_totals WHERE k = 0').get() === undefined) {
+      // First open: count what is there once (a full scan), then maintain the totals.
+      db.prepare(
+        'INSERT INTO store_totals (k, chunks, bytes) SELECT 0, count(*), coalesce(sum(length(data)), 0) FROM store_chunks',
+      ).run()
+    }
+  })()
 }
 
 /**
@@ -102,8 +113,12 @@ export class SqliteChunkBackend implements ChunkBackend {
       replace: db.prepare('INSERT OR REPLACE INTO store_chunks (id, data) VALUES (?, ?)'),
       del: db.prepare('DELETE FROM store_chunks WHERE id = ?'),
       list: db.prepare('SELECT id FROM store_chunks').pluck(),
-      stats: db.prepare(
-        'SELECT count(*) AS chunks, coalesce(sum(length(data)), 0) AS storedBytes FROM store_chunks',
+      // Totals are maintained on every insert and delete: summing blob lengths would read every page.
+      stats: db.prepare('SELECT chunks, bytes AS storedBytes FROM store_totals WHERE k = 0'),
+      addTotals: db.prepare('UPDATE store_totals SET chunks = chunks + ?, bytes = bytes + ? WHERE k = 0'),
+      size: db.prepare('SELECT length(data) FROM store_chunks WHERE id = ?').pluck(),
+      rootStats: db.prepare(
+        'SELECT count(*) AS manifests, coalesce(sum(size * refs), 0) AS logicalBytes FROM store_roots WHERE refs > 0',
       ),
       hasNode: db.prepare('SELECT 1 FROM store_nodes WHERE id = ?').pluck(),
       getNode: db.prepare('SELECT children FROM store_nodes WHERE id = ?').pluck(),
@@ -151,19 +166,44 @@ export class SqliteChunkBackend implements ChunkBackend {
 
   putMany(chunks: { id: ChunkId; data: Uint8Array }[]): void {
     this.transaction(() => {
-      for (const c of chunks) this.s.insert.run(c.id, buf(c.data))
+      let n = 0
+      let bytes = 0
+      for (const c of chunks) {
+        if (this.s.insert.run(c.id, buf(c.data)).changes > 0) {
+          n++
+          bytes += c.data.length
+        }
+      }
+      if (n > 0) this.s.addTotals.run(n, bytes)
     })
   }
 
   replace(id: ChunkId, data: Uint8Array): void {
-    this.check()
-    this.s.replace.run(id, buf(data))
+    this.transaction(() => {
+      const old = this.s.size.get(id) as number | undefined
+      this.s.replace.run(id, buf(data))
+      this.s.addTotals.run(old === undefined ? 1 : 0, data.length - (old ?? 0))
+    })
   }
 
   deleteMany(ids: ChunkId[]): void {
     this.transaction(() => {
-      for (const id of ids) this.s.del.run(id)
+      let n = 0
+      let bytes = 0
+      for (const id of ids) {
+        const size = this.s.size.get(id) as number | undefined
+        if (size === undefined) continue
+        this.s.del.run(id)
+        n++
+        bytes += size
+      }
+      if (n > 0) this.s.addTotals.run(-n, -bytes)
     })
+  }
+
+  sizeOf(id: ChunkId): number | undefined {
+    this.check()
+    return this.s.size.get(id) as number | undefined
   }
 
   listChunks(): ChunkId[] {
@@ -233,6 +273,11 @@ export class SqliteChunkBackend implements ChunkBackend {
   deleteRoot(id: ChunkId): void {
     this.check()
     this.s.delRoot.run(id)
+  }
+
+  rootStats(): { manifests: number; logicalBytes: number } {
+    this.check()
+    return this.s.rootStats.get() as { manifests: number; logicalBytes: number }
   }
 
   listRoots(): RootRecord[] {

@@ -93,8 +93,10 @@ export interface ChunkBackend {
   deleteMany(ids: ChunkId[]): void
   /** Every stored chunk id (a snapshot). */
   listChunks(): ChunkId[]
-  /** Count and total stored bytes of all chunks. */
+  /** Count and total stored bytes of all chunks (maintained, not computed by a scan). */
   chunkStats(): { chunks: number; storedBytes: number }
+  /** Stored size of a chunk without reading it; undefined when absent. */
+  sizeOf(id: ChunkId): number | undefined
 
   /**
    * Record a manifest node and count one reference on each child (with
@@ -116,6 +118,8 @@ export interface ChunkBackend {
   setRoot(root: RootRecord): void
   deleteRoot(id: ChunkId): void
   listRoots(): RootRecord[]
+  /** Roots with refs > 0 and the sum of size × refs over them. */
+  rootStats(): { manifests: number; logicalBytes: number }
 }
 
 /**

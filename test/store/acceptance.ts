@@ -525,6 +525,35 @@ export function runContentStoreAcceptance(name: string, make: MakeHarness): void
       assert.equal(store.stats().manifests, 1)
     })
 
+    test('stored totals stay exact through writes, replaces, deletes, gc and rollbacks', async (t) => {
+      const h = make(t)
+      const store = h.open({ key: KEY })
+      const recount = (): { chunks: number; storedBytes: number } => {
+        const ids = h.backend.listChunks()
+        return { chunks: ids.length, storedBytes: ids.reduce((n, id) => n + h.backend.get(id)!.length, 0) }
+      }
+      const a = await store.write(seededBytes(700 * KiB, 151))
+      const b = await store.write(seededBytes(500 * KiB, 152))
+      store.retain(a)
+      store.drop(b)
+      const ids = await store.chunkIds(a)
+      h.backend.replace(ids[1]!, new Uint8Array(10))
+      h.backend.deleteMany([ids[2]!, ids[2]!, 'f'.repeat(64)])
+      assert.throws(() =>
+        h.backend.transaction(() => {
+          h.backend.putMany([{ id: 'e'.repeat(64), data: new Uint8Array(1000) }])
+          h.backend.deleteMany([ids[3]!])
+          throw new Error('roll back')
+        }),
+      )
+      assert.deepEqual(h.backend.chunkStats(), recount())
+      await store.gc()
+      const s = store.stats()
+      assert.deepEqual({ chunks: s.chunks, storedBytes: s.storedBytes }, recount())
+      assert.equal(h.backend.sizeOf(ids[0]!), h.backend.get(ids[0]!)!.length)
+      assert.equal(h.backend.sizeOf('f'.repeat(64)), undefined)
+    })
+
     test('a closed store refuses calls with ECLOSED', async (t) => {
       const store = make(t).open({ key: KEY })
       const ref = await store.write(seededBytes(10, 141))

@@ -528,7 +528,11 @@ export function runVolumeAcceptance(name: string, make: MakeVolume): void {
       assert.equal(dec(await readAll(v2, '/keep/g')), 'closing commits this', 'close commits open handles')
       assert.equal(await v2.readlink('/keep/l'), 'f')
       const e = await v2.lookup('/keep/empty')
-      assert.deepEqual([e.kind, e.size, e.mode], ['file', 0, S_IFREG | 0o600], 'a created, unwritten file persists')
+      assert.deepEqual(
+        [e.kind, e.size, e.mode],
+        ['file', 0, S_IFREG | 0o600],
+        'a created, unwritten file persists',
+      )
       assert.deepEqual((await v2.verify()).corrupt, [])
     })
   })

@@ -13,3 +13,15 @@ runVolumeAcceptance('memory', async () => {
   })
   return { volume, runtime }
 })
+
+// Tiny shards: the same suite over a tree spread across many Automerge documents.
+runVolumeAcceptance('memory, 16 inodes per shard', async () => {
+  const runtime = new ManualRuntime(44)
+  const volume = await openMemoryVolume({
+    nodeId: 'node-shards',
+    key: new Uint8Array(32).fill(3),
+    runtime,
+    shardLimit: 16,
+  })
+  return { volume, runtime }
+})

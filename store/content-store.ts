@@ -107,17 +107,19 @@ export class ChunkContentStore implements ContentStore {
   async rewrite(base: FileRef | null, source: RandomAccessSource, dirty: ByteRange[]): Promise<FileRef> {
     this.check()
     if (base) checkRef(base)
-    const entries: BaseEntries = { ids: [], lens: [] }
-    if (base) {
-      await this.forEachLeaf(base, (node) => {
-        for (let i = 0; i < node.ids.length; i++) {
-          entries.ids.push(node.ids[i]!)
-          entries.lens.push(node.ends[i]! - (i ? node.ends[i - 1]! : 0))
-        }
-      })
-    }
     const session = this.session()
     try {
+      const entries: BaseEntries = { ids: [], lens: [] }
+      if (base) {
+        // Held from the moment they are seen: a gc while we read the source must not take them.
+        await this.forEachLeaf(base, (node) => {
+          for (let i = 0; i < node.ids.length; i++) {
+            session.hold(node.ids[i]!)
+            entries.ids.push(node.ids[i]!)
+            entries.lens.push(node.ends[i]! - (i ? node.ends[i - 1]! : 0))
+          }
+        })
+      }
       await rewriteChunks(session, entries, base?.size ?? 0, source, dirty)
       this.check()
       return this.finish(session)

@@ -67,6 +67,11 @@ export class WriteSession {
     return id
   }
 
+  /** Protect an id from gc until this session ends, without adding it (base chunks a rewrite may reuse). */
+  hold(id: ChunkId): void {
+    this.lease(id)
+  }
+
   /** Append a chunk already stored (reused from a base manifest). */
   addExisting(id: ChunkId, length: number): void {
     this.lease(id)

@@ -334,6 +334,44 @@ export function runContentStoreAcceptance(name: string, make: MakeHarness): void
       )
     })
 
+    test('gc running during a write or a rewrite takes nothing they use', async (t) => {
+      const store = make(t).open({ key: KEY, batchBytes: 256 * KiB, ...DEEP })
+      const base = seededBytes(3 * MiB, 161)
+      const other = await store.write(base)
+      store.drop(other) // its chunks are now unreferenced: only the new write's leases protect them
+      async function* gcBetweenPieces(): AsyncIterable<Uint8Array> {
+        for (let o = 0; o < base.length; o += 300 * KiB) {
+          await store.gc()
+          yield base.slice(o, o + 300 * KiB)
+        }
+      }
+      const ref = await store.write(gcBetweenPieces())
+      await store.gc()
+      assert.ok(equalBytes(await store.read(ref, 0, ref.size), base), 'write survived interleaved gcs')
+      store.retain(ref)
+      const edited = Buffer.from(base)
+      edited.fill(1, MiB, MiB + 1000)
+      let reads = 0
+      const src = {
+        size: edited.length,
+        read: async (o: number, l: number) => {
+          if (reads++ === 0) {
+            store.release(ref)
+            await store.gc()
+          }
+          return edited.subarray(o, o + l)
+        },
+      }
+      const r = await store.rewrite(ref, src, [{ start: MiB, end: MiB + 1000 }])
+      await store.gc()
+      assert.ok(
+        equalBytes(await store.read(r, 0, r.size), edited),
+        'rewrite reused base chunks after base was collected',
+      )
+      store.retain(r)
+      assert.deepEqual(await store.missing(r), [])
+    })
+
     test('gc collects orphans of a crashed write (chunks and nodes without a root)', async (t) => {
       const h = make(t)
       const store = h.open({ key: KEY })

@@ -15,6 +15,6 @@ export {
 export { checkName, NAME_MAX, normalizePath, PATH_MAX, splitPath } from './paths.js'
 export { RangeSet } from './range-set.js'
 export { type RetentionLedger, SqliteRetentionLedger } from './retention.js'
-export { DiskStaging, MemoryStaging, type Staging, type StagingFile } from './staging.js'
+export { DiskStaging, MemoryStaging, SpillStaging, type Staging, type StagingFile } from './staging.js'
 export { RENAME_NOREPLACE, type SpaceInfo, TreeVolume, type TreeVolumeInit } from './volume.js'
 export type * from './volume-types.js'

@@ -16,7 +16,7 @@ import type { ChunkBackend, ChunkId } from '../store/types.js'
 import { AutomergePathTree } from '../sync/path-tree.js'
 import type { Runtime } from '../sync/runtime.js'
 import { SqliteRetentionLedger } from './retention.js'
-import { DiskStaging, MemoryStaging } from './staging.js'
+import { DiskStaging, MemoryStaging, SpillStaging, type Staging } from './staging.js'
 import { type SpaceInfo, TreeVolume } from './volume.js'
 
 /** What every volume needs to know about its replica. */
@@ -36,7 +36,7 @@ export interface VolumeIdentity {
 }
 
 export interface DiskVolumeOptions extends VolumeIdentity {
-  /** Data directory: `tree.db` and `staging/` live here. */
+  /** Data directory: `tree.db` and `staging/` (branches over 1 MiB; smaller ones stay in memory) live here. */
   dir: string
   /** Space of the filesystem under `dir` (default: statfs of `dir`). */
   space?: () => SpaceInfo
@@ -57,7 +57,7 @@ export async function openDiskVolume(o: DiskVolumeOptions): Promise<TreeVolume> 
   mkdirSync(o.dir, { recursive: true })
   const db = openStoreDatabase(join(o.dir, TREE_DB))
   try {
-    const staging = DiskStaging.open(join(o.dir, 'staging'))
+    const staging = new SpillStaging(DiskStaging.open(join(o.dir, 'staging')))
     const dir = o.dir
     return compose(o, db, new SqliteChunkBackend(db), staging, o.space ?? (() => diskSpace(dir)))
   } catch (e) {
@@ -89,7 +89,7 @@ function compose(
   o: VolumeIdentity,
   db: Database.Database,
   backend: ChunkBackend,
-  staging: DiskStaging | MemoryStaging,
+  staging: Staging,
   space: () => SpaceInfo,
 ): TreeVolume {
   const store = createContentStore(

@@ -99,6 +99,105 @@ class DiskStagingFile implements StagingFile {
   }
 }
 
+/**
+ * Small branches in memory, large ones on disk: a staging file starts in
+ * memory and moves to a `DiskStaging` file once its highest written offset
+ * passes `spillAt` bytes, or once all in-memory files together would exceed
+ * `budget`. Most files are small; this spares them a temp file's syscalls.
+ */
+export class SpillStaging implements Staging {
+  private held = 0
+  private readonly memory = new MemoryStaging()
+
+  constructor(
+    private readonly disk: DiskStaging,
+    private readonly spillAt = 1024 * 1024,
+    private readonly budget = 64 * 1024 * 1024,
+  ) {}
+
+  /** Bytes of in-memory staging accounted (highest offsets written). */
+  get heldBytes(): number {
+    return this.held
+  }
+
+  async create(): Promise<StagingFile> {
+    return new SpillFile(this, await this.memory.create())
+  }
+
+  /** Whether a memory file may grow to `end` bytes (`growth` more than it holds now). */
+  mayHold(end: number, growth: number): boolean {
+    return end <= this.spillAt && this.held + growth <= this.budget
+  }
+
+  account(delta: number): void {
+    this.held += delta
+  }
+
+  spillTarget(): Promise<StagingFile> {
+    return this.disk.create()
+  }
+
+  async close(): Promise<void> {
+    await this.disk.close()
+  }
+}
+
+class SpillFile implements StagingFile {
+  private onDisk: StagingFile | undefined
+  /** Highest offset written while in memory (its memory accounting). */
+  private end = 0
+
+  constructor(
+    private readonly owner: SpillStaging,
+    private readonly mem: StagingFile,
+  ) {}
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    if (!this.onDisk) {
+      const end = Math.max(this.end, offset + data.length)
+      if (this.owner.mayHold(end, end - this.end)) {
+        this.owner.account(end - this.end)
+        this.end = end
+        return this.mem.write(offset, data)
+      }
+      await this.spill()
+    }
+    return this.onDisk!.write(offset, data)
+  }
+
+  read(offset: number, length: number): Promise<Uint8Array> {
+    return (this.onDisk ?? this.mem).read(offset, length)
+  }
+
+  async truncate(size: number): Promise<void> {
+    await (this.onDisk ?? this.mem).truncate(size)
+  }
+
+  async close(): Promise<void> {
+    await this.onDisk?.close()
+    await this.release()
+  }
+
+  /** Copy the memory contents to a disk file (in pieces) and continue there. */
+  private async spill(): Promise<void> {
+    const disk = await this.owner.spillTarget()
+    const piece = 1024 * 1024
+    for (let off = 0; off < this.end; off += piece) {
+      const data = await this.mem.read(off, Math.min(piece, this.end - off))
+      // Holes stay holes: skip all-zero pieces.
+      if (data.some((b) => b !== 0)) await disk.write(off, data)
+    }
+    this.onDisk = disk
+    await this.release()
+  }
+
+  private async release(): Promise<void> {
+    this.owner.account(-this.end)
+    this.end = 0
+    await this.mem.close()
+  }
+}
+
 const PAGE = 64 * 1024
 
 /** Staging in memory, in 64 KiB pages allocated on first write (the simulator's variant). */

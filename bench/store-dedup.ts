@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     const added = store.stats().storedBytes - before
     const label = mode === 'rewrite' ? 'ours rewrite (copy-on-write)' : 'baseline full write (re-chunk all)'
     console.log(
-      `  ${label}: new chunk bytes ${(added / MiB).toFixed(2)} MiB, source read ${(read / MiB).toFixed(1)} MiB, ${(s * 1000).toFixed(0)} ms`,
+      `  ${label}: new chunk bytes ${(added / MiB).toFixed(2)} MiB, source read ${(read / MiB).toFixed(2)} MiB, ${(s * 1000).toFixed(0)} ms`,
     )
     results.push({ name: mode, ref })
     store.close()

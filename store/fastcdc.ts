@@ -110,8 +110,11 @@ export function cutPoint(
 
 /**
  * Streaming chunker: feed pieces of any size, get chunks. The same bytes give
- * the same chunks however they are split into pieces, because a cut is only
- * decided once `max` bytes are buffered (or at the end).
+ * the same chunks however they are split into pieces. A chunk is emitted as
+ * soon as its cut is certain (the Gear scan hit the mask, or reached max), so
+ * a caller re-chunking a region sees each boundary after reading only the
+ * bytes that decide it; the scan resumes where it stopped, so every byte is
+ * hashed once even when pieces are tiny.
  *
  * Yielded chunks are VIEWS into an internal buffer, valid only until the
  * generator is resumed or `push`/`finish` is called again: copy or consume them
@@ -119,13 +122,18 @@ export function cutPoint(
  */
 export class Chunker {
   private readonly params: ChunkParams
+  private readonly masks: Masks
   private buf: Uint8Array
   private start = 0
   private end = 0
+  /** Where the scan of the current chunk resumes (-1: not started) and its hash so far. */
+  private scan = -1
+  private hash = 0
 
   constructor(params: ChunkParams = DEFAULT_CHUNK_PARAMS, bufferSize = 4 * 1024 * 1024) {
     checkParams(params)
     this.params = { ...params }
+    this.masks = masksFor(params.avg)
     this.buf = new Uint8Array(Math.max(bufferSize, 2 * params.max))
   }
 
@@ -135,7 +143,6 @@ export class Chunker {
   }
 
   *push(piece: Uint8Array): Generator<Uint8Array, void, undefined> {
-    const max = this.params.max
     let off = 0
     while (off < piece.length) {
       if (this.end === this.buf.length) this.compact()
@@ -143,29 +150,61 @@ export class Chunker {
       this.buf.set(piece.subarray(off, off + n), this.end)
       this.end += n
       off += n
-      while (this.end - this.start >= max) {
-        const c = cutPoint(this.buf, this.start, this.end, this.params)
-        const s = this.start
-        this.start += c
-        yield this.buf.subarray(s, s + c)
-      }
+      yield* this.cuts(false)
     }
   }
 
   /** Emit what remains at the end of the input. */
   *finish(): Generator<Uint8Array, void, undefined> {
-    while (this.end > this.start) {
-      const c = cutPoint(this.buf, this.start, this.end, this.params)
-      const s = this.start
-      this.start += c
-      yield this.buf.subarray(s, s + c)
-    }
+    yield* this.cuts(true)
     this.start = 0
     this.end = 0
   }
 
+  private *cuts(eof: boolean): Generator<Uint8Array, void, undefined> {
+    for (;;) {
+      const c = this.nextCut(eof)
+      if (c <= 0) return
+      const s = this.start
+      this.start += c
+      this.scan = -1
+      this.hash = 0
+      yield this.buf.subarray(s, s + c)
+    }
+  }
+
+  /** Length of the chunk at `start` if certain now, else 0 (more input needed) — same cuts as `cutPoint`. */
+  private nextCut(eof: boolean): number {
+    const { min, avg, max } = this.params
+    const n = this.end - this.start
+    if (n === 0) return 0
+    // The first byte hashed is at start+min: before it is buffered nothing is decided.
+    if (n <= min) return eof ? n : 0
+    const { small, large } = this.masks
+    const g = GEAR
+    const buf = this.buf
+    const limit = this.start + Math.min(n, max)
+    const a = Math.min(this.start + avg, limit)
+    let i = this.scan < 0 ? this.start + min : this.scan
+    let hash = this.hash
+    for (; i < a; i++) {
+      hash = ((hash << 1) + g[buf[i]!]!) | 0
+      if ((hash & small) === 0) return i - this.start
+    }
+    for (; i < limit; i++) {
+      hash = ((hash << 1) + g[buf[i]!]!) | 0
+      if ((hash & large) === 0) return i - this.start
+    }
+    if (n >= max) return max
+    if (eof) return n
+    this.scan = i
+    this.hash = hash
+    return 0
+  }
+
   private compact(): void {
     this.buf.copyWithin(0, this.start, this.end)
+    if (this.scan >= 0) this.scan -= this.start
     this.end -= this.start
     this.start = 0
   }

@@ -29,8 +29,13 @@ export interface BaseEntries {
   lens: number[]
 }
 
-/** Source bytes read per call while re-chunking. */
-const READ_PIECE = 1024 * 1024
+/**
+ * Source bytes read per call while re-chunking: small at first, since the
+ * chunker cuts as soon as a boundary is certain and resync usually comes
+ * within a chunk or two of the dirty range's end, then doubling for long runs.
+ */
+const FIRST_READ = 64 * 1024
+const MAX_READ = 1024 * 1024
 
 /** Sorted, merged dirty ranges clipped to the new size, plus the size-change tail. */
 export function normalizeDirty(dirty: ByteRange[], baseSize: number, newSize: number): ByteRange[] {
@@ -97,7 +102,8 @@ export async function rewriteChunks(
     pos = starts[k]!
     let regionEnd = r.end
     let readPos = pos
-    const chunker = new Chunker()
+    let beyond = FIRST_READ
+    const chunker = new Chunker(undefined, 0)
     let synced = false
     while (!synced && pos < newSize) {
       const atEnd = readPos >= newSize
@@ -105,7 +111,11 @@ export async function rewriteChunks(
       if (atEnd) {
         pieces = chunker.finish()
       } else {
-        const len = Math.min(READ_PIECE, newSize - readPos)
+        // Up to the dirty end plus a little; past it, growing reads until the boundaries resync.
+        const toEnd = regionEnd - readPos
+        let len = toEnd > 0 ? Math.min(MAX_READ, toEnd + FIRST_READ) : beyond
+        if (toEnd <= 0) beyond = Math.min(MAX_READ, beyond * 2)
+        len = Math.min(len, newSize - readPos)
         const piece = await source.read(readPos, len)
         if (piece.length !== len) {
           throw new StoreError('EIO', `source returned ${piece.length} bytes at ${readPos}, expected ${len}`)

@@ -40,6 +40,10 @@ test('the same bytes give the same boundaries however the input is split', () =>
     }),
     { numRuns: 30, seed: 7 },
   )
+  // One byte at a time: the resumable scan keeps this linear.
+  const t0 = performance.now()
+  assert.deepEqual(streamLengths(data.subarray(0, 700_000), [1]), chunkLengths(data.subarray(0, 700_000)))
+  assert.ok(performance.now() - t0 < 5000)
   // A small internal buffer forces compaction on every piece.
   assert.deepEqual(streamLengths(data, [1000, 99_999], new Chunker(DEFAULT_CHUNK_PARAMS, 1)), whole)
   // Yielded chunks are the input bytes, in order.
@@ -48,6 +52,19 @@ test('the same bytes give the same boundaries however the input is split', () =>
   for (const c of ch.push(data)) parts.push(Uint8Array.from(c))
   for (const c of ch.finish()) parts.push(Uint8Array.from(c))
   assert.deepEqual(Buffer.concat(parts), Buffer.from(data))
+})
+
+test('a chunk is emitted as soon as its cut is certain, before max bytes are buffered', () => {
+  const data = seededBytes(4 * max, 6)
+  const first = chunkLengths(data)[0]!
+  assert.ok(first < max - 1)
+  const ch = new Chunker()
+  // Up to and including the deciding byte at index `first`, the chunk is emitted.
+  assert.deepEqual([...ch.push(data.subarray(0, first))].length, 0)
+  assert.deepEqual(
+    [...ch.push(data.subarray(first, first + 1))].map((c) => c.length),
+    [first],
+  )
 })
 
 test('boundaries resynchronise after a local edit (content-defined)', () => {

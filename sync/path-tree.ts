@@ -610,9 +610,26 @@ export class AutomergePathTree implements PathTree {
     if (sameHeads(before, after)) return
     const affected = new Set<InodeId>()
     let rootChanged = before.length === 0
-    const keys: string[] = []
-    if (before.length === 0) keys.push(...doc.keys('_root'))
-    else for (const p of doc.diff(before, after)) if (typeof p.path[0] === 'string') keys.push(p.path[0])
+    // Keys touched by the new changes, read from the changes themselves: a
+    // diff omits concurrent values that do not change the winner, and those
+    // are exactly the conflicts the view must show.
+    const fresh = before.length === 0
+    const keys = new Set<string>(fresh ? doc.keys('_root') : [])
+    const metas = doc.getChangesMeta(before)
+    for (const m of metas) {
+      const meta = parseMessage(m.message)
+      if (fresh && meta.c !== 1) continue
+      for (const op of doc.getDecodedChangeByHash(m.hash)?.ops ?? []) {
+        const o = op as { obj?: unknown; key?: unknown; value?: unknown }
+        if (o.obj !== '_root' || typeof o.key !== 'string') continue
+        keys.add(o.key)
+        // Intermediate content versions (overwritten within the backlog) still count for retention.
+        if (o.key.endsWith('/content') && typeof o.value === 'string') {
+          const c = parseJsonSafe(o.value)
+          if (validContent(c)) this.storage.addContent(c)
+        }
+      }
+    }
     for (const k of keys) {
       const ino = inodeOfKey(k)
       if (ino === undefined) rootChanged = true
@@ -620,7 +637,7 @@ export class AutomergePathTree implements PathTree {
       else if (k.endsWith('/loc')) this.corruptInodes++
     }
     this.storage.transaction(() => {
-      for (const m of doc.getChangesMeta(before)) this.recordRemote(doc, shard, m, after)
+      for (const m of metas) this.recordRemote(shard, m, after)
       this.docs.persist(shard)
       if (rootChanged && shard === 0) this.refreshRoot()
       this.refresh(affected)
@@ -629,19 +646,9 @@ export class AutomergePathTree implements PathTree {
     this.emit({ inodes: [...affected], remote: true })
   }
 
-  private recordRemote(
-    doc: Doc,
-    shard: number,
-    m: ReturnType<Doc['getChangesMeta']>[number],
-    heads: string[],
-  ): void {
+  private recordRemote(shard: number, m: ReturnType<Doc['getChangesMeta']>[number], heads: string[]): void {
     const node = nodeOfActor(m.actor)
-    let meta: { t?: unknown; ops?: unknown; c?: unknown } = {}
-    try {
-      meta = m.message ? JSON.parse(m.message) : {}
-    } catch {
-      meta = {}
-    }
+    const meta = parseMessage(m.message)
     const time = typeof meta.t === 'number' ? meta.t : m.time * 1000
     const ops: PendingOp[] = []
     if (Array.isArray(meta.ops)) {
@@ -654,22 +661,21 @@ export class AutomergePathTree implements PathTree {
     }
     if (ops.length === 0) ops.push({ op: 'other', ino: '', path: '' })
     for (const o of ops) this.storage.addHistory({ version: m.hash, shard, time, node, ...o, heads })
-    // Intermediate content versions (overwritten within the backlog) still count for retention.
-    if (meta.c === 1) {
-      const ch = doc.getDecodedChangeByHash(m.hash)
-      for (const op of ch?.ops ?? []) {
-        const o = op as { key?: unknown; value?: unknown }
-        if (o.key === 'content' && typeof o.value === 'string') {
-          try {
-            const c = JSON.parse(o.value)
-            if (validContent(c)) this.storage.addContent(c)
-          } catch {
-            // not a content value: ignore
-          }
-        }
-      }
-    }
   }
+}
+
+function parseJsonSafe(s: string): unknown {
+  try {
+    return JSON.parse(s)
+  } catch {
+    return undefined
+  }
+}
+
+/** The JSON change message written by `commit` (anything else reads as empty). */
+function parseMessage(msg: string | null): { t?: unknown; ops?: unknown; c?: unknown } {
+  const v = msg ? parseJsonSafe(msg) : undefined
+  return typeof v === 'object' && v !== null ? (v as { t?: unknown; ops?: unknown; c?: unknown }) : {}
 }
 
 const HIST_OPS = new Set(['create', 'write', 'move', 'setattr', 'remove', 'resolve', 'other'])

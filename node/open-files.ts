@@ -127,9 +127,11 @@ export class OpenFiles {
     checkRange(offset, data.length, h.path)
     return this.lock.run(h.ino, async () => {
       const b = await this.branchOf(h)
-      const at = h.append ? b.size(this.latest(h)?.ref ?? null) : offset
+      const latest = this.latest(h)?.ref ?? null
+      const at = h.append ? b.size(latest) : offset
       if (at + data.length > MAX_FILE_SIZE) throw new FsError('EFBIG', h.path)
-      await b.write(at, data)
+      if (h.append) await b.append(latest, data)
+      else await b.write(latest, offset, data)
       return data.length
     })
   }
@@ -139,7 +141,7 @@ export class OpenFiles {
     if (!h.writable) throw new FsError('EBADF', h.path, 'not open for writing')
     if (!Number.isSafeInteger(size) || size < 0) throw new FsError('EINVAL', h.path, `bad size ${size}`)
     await this.lock.run(h.ino, async () => {
-      await (await this.branchOf(h)).truncate(size)
+      await (await this.branchOf(h)).truncate(this.latest(h)?.ref ?? null, size)
     })
   }
 

@@ -430,6 +430,26 @@ export function runVolumeAcceptance(name: string, make: MakeVolume): void {
       await v.release(a)
       await v.release(b)
       assert.equal(dec(await readAll(v, '/merge')), 'AAAACC..BBBB....++')
+      // Two appenders (two processes logging to one file): both records survive, in commit order.
+      await put(v, '/log', 'start\n')
+      const l1 = await v.open('/log', O_WRONLY | O_APPEND)
+      const l2 = await v.open('/log', O_WRONLY | O_APPEND)
+      await v.write(l1, 0, enc('one-a\n'))
+      await v.write(l2, 0, enc('two\n'))
+      await v.write(l1, 0, enc('one-b\n'))
+      await v.release(l2)
+      assert.equal((await v.getattr('/log', l1)).size, 22, 'the pending appends follow the new end')
+      await v.release(l1)
+      assert.equal(dec(await readAll(v, '/log')), 'start\ntwo\none-a\none-b\n')
+      // An appender that then writes at an offset keeps its bytes where it saw them.
+      const l3 = await v.open('/log', O_RDWR | O_APPEND)
+      await v.write(l3, 0, enc('three\n'))
+      await put(v, '/log', 'replaced\n')
+      assert.equal(dec(await v.read(l3, 0, 100)), 'replaced\nthree\n')
+      await v.truncate('/log', 15, l3)
+      await v.write(l3, 0, enc('T'))
+      await v.release(l3)
+      assert.equal(dec(await readAll(v, '/log')), 'replaced\nthree\nT')
     })
 
     test('writeFile, readStream, mkdirp', async (t) => {

@@ -372,6 +372,96 @@ export function runContentStoreAcceptance(name: string, make: MakeHarness): void
       assert.deepEqual(await store.missing(r), [])
     })
 
+    test('property: random retain/release/drop/gc sequences never lose retained content and leave nothing behind', async (t) => {
+      const h = make(t)
+      const store = h.open({ key: KEY, batchBytes: 64 * KiB, ...DEEP })
+      // Contents share pieces so chunks and manifest nodes are shared between files.
+      const parts = [0, 1, 2, 3].map((i) => seededBytes(150 * KiB + i * 7777, 170 + i))
+      const op = fc.oneof(
+        fc.record({
+          kind: fc.constant('write' as const),
+          parts: fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 4 }),
+        }),
+        fc.record({ kind: fc.constant('retain' as const), i: fc.nat() }),
+        fc.record({ kind: fc.constant('release' as const), i: fc.nat() }),
+        fc.record({ kind: fc.constant('drop' as const), i: fc.nat() }),
+        fc.record({ kind: fc.constant('gc' as const) }),
+      )
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
+          const refs: { ref: FileRef; data: Uint8Array; leased: boolean; retained: number }[] = []
+          for (const o of ops) {
+            const f = refs.length > 0 && 'i' in o ? refs[o.i % refs.length]! : undefined
+            if (o.kind === 'write') {
+              const data = Buffer.concat(o.parts.map((p) => parts[p]!))
+              refs.push({ ref: await store.write(data), data, leased: true, retained: 0 })
+            } else if (o.kind === 'retain' && f) {
+              store.retain(f.ref)
+              f.retained++
+              // retain consumes one outstanding lease of this root (shared by equal refs)
+              const holder = refs.find((r) => r.ref.id === f.ref.id && r.leased)
+              if (holder) holder.leased = false
+            } else if (o.kind === 'release' && f && f.retained > 0) {
+              store.release(f.ref)
+              f.retained--
+            } else if (o.kind === 'drop' && f?.leased) {
+              store.drop(f.ref)
+              f.leased = false
+            } else if (o.kind === 'gc') {
+              await store.gc()
+            }
+          }
+          await store.gc()
+          const live = new Set(refs.filter((r) => r.leased).map((r) => r.ref.id))
+          const retainedIds = new Map<string, number>()
+          for (const r of refs) retainedIds.set(r.ref.id, (retainedIds.get(r.ref.id) ?? 0) + r.retained)
+          for (const r of refs) {
+            if (live.has(r.ref.id) || (retainedIds.get(r.ref.id) ?? 0) > 0) {
+              assert.ok(equalBytes(await store.read(r.ref, 0, r.ref.size), r.data), 'live content reads back')
+            }
+          }
+          const v = await store.verify()
+          assert.deepEqual([v.corrupt, v.missing], [[], []])
+          // Clean up: release every retain, drop every lease; then the store must be empty.
+          for (const r of refs) {
+            for (; r.retained > 0; r.retained--) store.release(r.ref)
+            if (r.leased) store.drop(r.ref)
+          }
+          await store.gc()
+          assert.deepEqual(store.stats(), { chunks: 0, storedBytes: 0, logicalBytes: 0, manifests: 0 })
+        }),
+        { numRuns: 25, seed: 424242 },
+      )
+    })
+
+    test('backend transactions nest: an inner failure rolls back only the inner part', (t) => {
+      const { backend } = make(t)
+      const a = { id: 'a'.repeat(64), data: new Uint8Array([1, 2, 3]) }
+      const b = { id: 'b'.repeat(64), data: new Uint8Array([4, 5]) }
+      backend.transaction(() => {
+        backend.putMany([a])
+        backend.addNode('c'.repeat(64), [a.id, a.id])
+        assert.throws(() =>
+          backend.transaction(() => {
+            backend.putMany([b])
+            backend.removeNode('c'.repeat(64))
+            backend.setRoot({ id: b.id, size: 2, refs: 1, complete: false })
+            throw new Error('inner')
+          }),
+        )
+      })
+      assert.ok(backend.has(a.id))
+      assert.ok(!backend.has(b.id))
+      assert.equal(backend.refCount(a.id), 2)
+      assert.equal(backend.getRoot(b.id), undefined)
+      assert.deepEqual(backend.chunkStats(), { chunks: 1, storedBytes: 3 })
+      assert.deepEqual(backend.removeNode('c'.repeat(64)), [a.id, a.id])
+      assert.equal(backend.refCount(a.id), 0)
+      assert.equal(backend.addNode('c'.repeat(64), [a.id]), true)
+      assert.equal(backend.addNode('c'.repeat(64), [a.id]), false, 'recording twice counts once')
+      assert.equal(backend.refCount(a.id), 1)
+    })
+
     test('gc collects orphans of a crashed write (chunks and nodes without a root)', async (t) => {
       const h = make(t)
       const store = h.open({ key: KEY })

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { test } from 'node:test'
+import fc from 'fast-check'
 import {
   decodeNode,
   encodeNode,
@@ -117,4 +118,35 @@ test('decode rejects malformed nodes with EIO', () => {
       `case ${i}`,
     )
   }
+})
+
+test('fuzz: decoding arbitrary or mutated bytes returns a node or throws EIO, nothing else', () => {
+  const good = encodeNode(1, [fakeId(1), fakeId(2)], [5, 2 ** 40])
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 200 }),
+        fc
+          .tuple(
+            fc.nat({ max: good.length - 1 }),
+            fc.integer({ min: 1, max: 255 }),
+            fc.nat({ max: good.length }),
+          )
+          .map(([at, x, cut]) => {
+            const b = Uint8Array.from(good)
+            b[at]! ^= x
+            return b.subarray(0, Math.max(cut, at + 1))
+          }),
+      ),
+      (bytes) => {
+        try {
+          const node = decodeNode(bytes)
+          assert.equal(node.ids.length, node.ends.length)
+        } catch (e) {
+          assert.ok(e instanceof StoreError && e.code === 'EIO', String(e))
+        }
+      },
+    ),
+    { numRuns: 2000, seed: 99 },
+  )
 })

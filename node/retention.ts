@@ -8,6 +8,8 @@
  * transaction as its `store.retain`.
  */
 import type Database from 'better-sqlite3'
+import type { ContentStore } from '../store/types.js'
+import type { ContentVersion, InodeId, PathTree } from '../sync/types.js'
 
 export interface RetentionLedger {
   has(write: string): boolean
@@ -31,5 +33,39 @@ export class SqliteRetentionLedger implements RetentionLedger {
 
   add(write: string): void {
     this.addStmt.run(write)
+  }
+}
+
+/** Takes the store references the tree's content versions need, once each. */
+export class Retainer {
+  constructor(
+    private readonly tree: PathTree,
+    private readonly store: ContentStore,
+    private readonly ledger: RetentionLedger,
+  ) {}
+
+  /** Retain the current content of changed inodes (cheap; run for every remote merge). */
+  inodes(inos: InodeId[]): void {
+    this.store.transaction(() => {
+      for (const ino of inos) {
+        const v = this.tree.get(ino)?.content
+        if (v) this.version(v)
+      }
+    })
+  }
+
+  /** Retain every content version the tree and its history reference (at open and before gc). */
+  all(): void {
+    // Collect first: the tree may stream this from a cursor on the same database.
+    const all = [...this.tree.allContent()]
+    this.store.transaction(() => {
+      for (const v of all) this.version(v)
+    })
+  }
+
+  private version(v: ContentVersion): void {
+    if (this.ledger.has(v.write)) return
+    this.store.retain(v.ref)
+    this.ledger.add(v.write)
   }
 }

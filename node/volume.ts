@@ -20,8 +20,9 @@ import { type Owner, toAttr } from './attrs.js'
 import { FsError } from './errors.js'
 import { guard, guardStream } from './fs-error.js'
 import { O_ACCMODE, OpenFiles } from './open-files.js'
-import { checkName, PATH_MAX, splitPath } from './paths.js'
-import type { RetentionLedger } from './retention.js'
+import { PATH_MAX, splitPath } from './paths.js'
+import { PathResolver } from './resolver.js'
+import { Retainer, type RetentionLedger } from './retention.js'
 import type { Staging } from './staging.js'
 import type {
   Attr,
@@ -39,8 +40,6 @@ const { O_CREAT, O_EXCL, O_RDWR, O_RDONLY, O_WRONLY, O_TRUNC } = constants
 export const RENAME_NOREPLACE = 1
 const DEFAULT_PAGE = 1000
 const BSIZE = 4096
-/** How far back (journal entries) a path that no longer exists is looked up. */
-const HISTORY_SCAN = 20_000
 
 /** Capacity and free bytes of the storage under the volume. */
 export interface SpaceInfo {
@@ -71,6 +70,8 @@ export class TreeVolume implements Volume {
   /** The content store behind the volume. */
   readonly store: ContentStore
   private readonly files: OpenFiles
+  private readonly paths: PathResolver
+  private readonly retainer: Retainer
   private readonly unsubscribe: () => void
   private closed = false
 
@@ -78,23 +79,25 @@ export class TreeVolume implements Volume {
     this.tree = c.tree
     this.store = c.store
     this.files = new OpenFiles(c)
+    this.paths = new PathResolver(c.tree)
+    this.retainer = new Retainer(c.tree, c.store, c.ledger)
     // Content merged from other replicas must survive gc: take a reference
     // the first time each version is seen (the ledger makes it once only).
     this.unsubscribe = c.tree.onChange((change) => {
-      if (change.remote && !this.closed) this.retainInodes(change.inodes)
+      if (change.remote && !this.closed) this.retainer.inodes(change.inodes)
     })
-    this.retainAll()
+    this.retainer.all()
   }
 
   // ---- names and attributes ----
 
   lookup(path: string): Promise<Attr> {
-    return guard(path, () => this.attr(this.entryAt(path)))
+    return guard(path, () => this.attr(this.paths.entryAt(path)))
   }
 
   getattr(path: string, fh?: Fh): Promise<Attr> {
     return guard(path, () => {
-      if (fh === undefined) return this.attr(this.entryAt(path))
+      if (fh === undefined) return this.attr(this.paths.entryAt(path))
       const h = this.files.get(fh)
       const size = this.files.size(h)
       return toAttr(h.entry, this.c.owner, size)
@@ -107,7 +110,7 @@ export class TreeVolume implements Volume {
     limit = DEFAULT_PAGE,
   ): Promise<{ entries: DirEntry[]; cursor?: string }> {
     return guard(path, () => {
-      const dir = this.entryAt(path)
+      const dir = this.paths.entryAt(path)
       if (dir.kind !== 'dir') throw new FsError('ENOTDIR', path)
       if (!Number.isSafeInteger(limit) || limit < 1) throw new FsError('EINVAL', path, `bad limit ${limit}`)
       const page = this.c.tree.readdir(dir.ino, cursor, limit)
@@ -119,7 +122,7 @@ export class TreeVolume implements Volume {
 
   mkdir(path: string, mode: number): Promise<Attr> {
     return guard(path, () => {
-      const { dir, name } = this.parentFor(path)
+      const { dir, name } = this.paths.parentFor(path)
       if (this.c.tree.lookup(dir.ino, name)) throw new FsError('EEXIST', path)
       const ino = this.mutate(() =>
         this.c.tree.create(dir.ino, name, 'dir', { mode: mode & 0o7777, mtime: this.now() }),
@@ -130,7 +133,7 @@ export class TreeVolume implements Volume {
 
   mkdirp(path: string, mode = 0o755): Promise<Attr> {
     return guard(path, () => {
-      let cur = this.root()
+      let cur = this.paths.root()
       const parts = splitPath(path)
       for (const [i, name] of parts.entries()) {
         const next = this.c.tree.lookup(cur.ino, name)
@@ -152,7 +155,7 @@ export class TreeVolume implements Volume {
 
   rmdir(path: string): Promise<void> {
     return guard(path, () => {
-      const e = this.entryAt(path)
+      const e = this.paths.entryAt(path)
       if (e.ino === ROOT_ID) throw new FsError('EBUSY', path)
       if (e.kind !== 'dir') throw new FsError('ENOTDIR', path)
       if (this.c.tree.childCount(e.ino) > 0) throw new FsError('ENOTEMPTY', path)
@@ -162,7 +165,7 @@ export class TreeVolume implements Volume {
 
   unlink(path: string): Promise<void> {
     return guard(path, () => {
-      const e = this.entryAt(path)
+      const e = this.paths.entryAt(path)
       if (e.kind === 'dir') throw new FsError('EISDIR', path)
       if (e.conflict?.kind === 'content') {
         // Deleting a losing copy settles the conflict in favour of the winner.
@@ -180,8 +183,8 @@ export class TreeVolume implements Volume {
       if (flags & ~RENAME_NOREPLACE) throw new FsError('EINVAL', from, `unsupported rename flags ${flags}`)
       if (splitPath(from).length === 0) throw new FsError('EBUSY', from)
       // As rename(2): both parent directories are resolved before the source entry.
-      const source = this.parentFor(from)
-      const { dir, name } = this.parentFor(to)
+      const source = this.paths.parentFor(from)
+      const { dir, name } = this.paths.parentFor(to)
       const src = this.c.tree.lookup(source.dir.ino, source.name)
       if (!src) throw new FsError('ENOENT', from)
       if (src.conflict?.kind === 'content')
@@ -192,7 +195,8 @@ export class TreeVolume implements Volume {
       if (dst) {
         if (flags & RENAME_NOREPLACE) throw new FsError('EEXIST', to)
         // rename(2) checks "target is an ancestor of the source" before the types.
-        if (dst.kind === 'dir' && this.isInside(source.dir.ino, dst.ino)) throw new FsError('ENOTEMPTY', to)
+        if (dst.kind === 'dir' && this.paths.isInside(source.dir.ino, dst.ino))
+          throw new FsError('ENOTEMPTY', to)
         if (dst.conflict?.kind === 'content')
           throw new FsError('EROFS', to, 'conflict copies cannot be replaced')
         if (dst.kind === 'dir' && src.kind !== 'dir') throw new FsError('EISDIR', to)
@@ -212,7 +216,7 @@ export class TreeVolume implements Volume {
         throw new FsError('ENOENT', path, 'empty symlink target')
       if (target.includes('\0')) throw new FsError('EINVAL', path, 'target contains NUL')
       if (Buffer.byteLength(target, 'utf8') >= PATH_MAX) throw new FsError('ENAMETOOLONG', path)
-      const { dir, name } = this.parentFor(path)
+      const { dir, name } = this.paths.parentFor(path)
       if (this.c.tree.lookup(dir.ino, name)) throw new FsError('EEXIST', path)
       const ino = this.mutate(() =>
         this.c.tree.create(dir.ino, name, 'symlink', { mode: 0o777, mtime: this.now(), target }),
@@ -223,7 +227,7 @@ export class TreeVolume implements Volume {
 
   readlink(path: string): Promise<string> {
     return guard(path, () => {
-      const e = this.entryAt(path)
+      const e = this.paths.entryAt(path)
       if (e.kind !== 'symlink' || e.target === undefined) throw new FsError('EINVAL', path, 'not a symlink')
       return e.target
     })
@@ -232,7 +236,7 @@ export class TreeVolume implements Volume {
   setattr(path: string, attrs: SetAttr, fh?: Fh): Promise<Attr> {
     return guard(path, async () => {
       const h = fh === undefined ? undefined : this.files.get(fh)
-      const e = h ? h.entry : this.entryAt(path)
+      const e = h ? h.entry : this.paths.entryAt(path)
       const { owner } = this.c
       // Ownership is local to this replica and not replicated: only a no-op chown succeeds.
       if (
@@ -258,7 +262,7 @@ export class TreeVolume implements Volume {
         }
         if (h && attrs.mtime !== undefined) this.files.setMtime(h.fh, attrs.mtime)
       }
-      return h ? this.getattr(path, fh) : this.attr(this.entryAt(path))
+      return h ? this.getattr(path, fh) : this.attr(this.paths.entryAt(path))
     })
   }
 
@@ -277,7 +281,7 @@ export class TreeVolume implements Volume {
 
   create(path: string, mode: number, flags: OpenFlags = O_CREAT | O_RDWR): Promise<{ fh: Fh; attr: Attr }> {
     return guard(path, async () => {
-      const { dir, name } = this.parentFor(path)
+      const { dir, name } = this.paths.parentFor(path)
       let e = this.c.tree.lookup(dir.ino, name)
       if (e && flags & O_EXCL) throw new FsError('EEXIST', path)
       if (!e) {
@@ -299,7 +303,7 @@ export class TreeVolume implements Volume {
         const mode = 0o644
         return (await this.create(path, mode, flags)).fh
       }
-      return this.openEntry(this.entryAt(path), path, flags)
+      return this.openEntry(this.paths.entryAt(path), path, flags)
     })
   }
 
@@ -314,7 +318,7 @@ export class TreeVolume implements Volume {
   truncate(path: string, size: number, fh?: Fh): Promise<void> {
     return guard(path, async () => {
       if (fh !== undefined) return this.files.truncate(fh, size)
-      const e = this.entryAt(path)
+      const e = this.paths.entryAt(path)
       if (e.kind === 'dir') throw new FsError('EISDIR', path)
       if (e.kind !== 'file') throw new FsError('EINVAL', path)
       const tmp = await this.openEntry(e, path, O_RDWR)
@@ -347,7 +351,7 @@ export class TreeVolume implements Volume {
   ): Promise<Attr> {
     return guard(path, async () => {
       const check = () => {
-        const { dir, name } = this.parentFor(path)
+        const { dir, name } = this.paths.parentFor(path)
         const e = this.c.tree.lookup(dir.ino, name)
         if (e && opts.exclusive) throw new FsError('EEXIST', path)
         if (e?.kind === 'dir') throw new FsError('EISDIR', path)
@@ -373,13 +377,13 @@ export class TreeVolume implements Volume {
         this.c.store.drop(ref)
         throw err
       }
-      return this.attr(this.entryAt(path))
+      return this.attr(this.paths.entryAt(path))
     })
   }
 
   readStream(path: string, start?: number, end?: number): AsyncIterable<Uint8Array> {
     return guardStream(path, () => {
-      const e = this.entryAt(path)
+      const e = this.paths.entryAt(path)
       if (e.kind === 'dir') throw new FsError('EISDIR', path)
       if (e.kind !== 'file') throw new FsError('EINVAL', path, 'not a regular file')
       if (!e.content) return emptyStream()
@@ -392,8 +396,7 @@ export class TreeVolume implements Volume {
   history(path?: string, limit?: number): Promise<HistoryEntry[]> {
     return guard(path, () => {
       if (path === undefined) return this.c.tree.history(undefined, limit)
-      const canonical = '/' + splitPath(path).join('/')
-      const inos = this.inodesOfPath(canonical)
+      const inos = this.paths.inodesOfPath(path)
       if (inos.length === 0) throw new FsError('ENOENT', path)
       if (inos.length === 1) return this.c.tree.history(inos[0], limit)
       const all = inos.flatMap((ino) => this.c.tree.history(ino))
@@ -404,9 +407,8 @@ export class TreeVolume implements Volume {
 
   readAt(path: string, version: string): AsyncIterable<Uint8Array> {
     return guardStream(path, () => {
-      const canonical = '/' + splitPath(path).join('/')
       let found: ContentVersion | undefined
-      for (const ino of this.inodesOfPath(canonical)) {
+      for (const ino of this.paths.inodesOfPath(path)) {
         found = this.c.tree.contentAt(ino, version)
         if (found) break
       }
@@ -421,7 +423,7 @@ export class TreeVolume implements Volume {
 
   resolve(path: string, keepVersion: string): Promise<void> {
     return guard(path, () => {
-      const e = this.entryAt(path)
+      const e = this.paths.entryAt(path)
       this.mutate(() => this.c.tree.resolveConflict(e.ino, keepVersion))
     })
   }
@@ -430,7 +432,7 @@ export class TreeVolume implements Volume {
 
   gc(): Promise<GcReport> {
     return guard(undefined, () => {
-      this.retainAll()
+      this.retainer.all()
       return this.c.store.gc()
     })
   }
@@ -462,62 +464,14 @@ export class TreeVolume implements Volume {
     return this.c.runtime.clock.now()
   }
 
-  private root(): Entry {
-    return (
-      this.c.tree.get(ROOT_ID) ?? {
-        parent: ROOT_ID,
-        name: '',
-        ino: ROOT_ID,
-        kind: 'dir',
-        mode: 0o755,
-        mtime: 0,
-        ctime: 0,
-        size: 0,
-      }
-    )
-  }
-
   private attr(e: Entry): Attr {
     return toAttr(e, this.c.owner)
   }
 
-  /** The entry at `path`; ENOENT, or ENOTDIR when a component is not a directory. */
-  private entryAt(path: string): Entry {
-    let cur = this.root()
-    for (const name of splitPath(path)) {
-      if (cur.kind !== 'dir') throw new FsError('ENOTDIR', path)
-      const next = this.c.tree.lookup(cur.ino, name)
-      if (!next) throw new FsError('ENOENT', path)
-      cur = next
-    }
-    return cur
-  }
-
-  /** The existing directory that would hold `path`, and the last name (validated). */
-  private parentFor(path: string): { dir: Entry; name: string } {
-    const parts = splitPath(path)
-    const name = parts.pop()
-    if (name === undefined) throw new FsError('EEXIST', path, 'the root exists')
-    checkName(name, path)
-    const dir = this.entryAt('/' + parts.join('/'))
-    if (dir.kind !== 'dir') throw new FsError('ENOTDIR', path)
-    return { dir, name }
-  }
-
   /** EINVAL if directory `ino` is `target` or one of its ancestors (a move into its own subtree). */
   private checkNotInside(ino: InodeId, target: InodeId, path: string): void {
-    if (this.isInside(target, ino)) throw new FsError('EINVAL', path, 'cannot move a directory into itself')
-  }
-
-  /** Whether `ino` is `ancestor` or below it. */
-  private isInside(ino: InodeId, ancestor: InodeId): boolean {
-    let cur: InodeId | undefined = ino
-    for (let depth = 0; cur !== undefined && depth < 10_000; depth++) {
-      if (cur === ancestor) return true
-      if (cur === ROOT_ID) return false
-      cur = this.c.tree.get(cur)?.parent
-    }
-    return false
+    if (this.paths.isInside(target, ino))
+      throw new FsError('EINVAL', path, 'cannot move a directory into itself')
   }
 
   private async openEntry(e: Entry, path: string, flags: OpenFlags): Promise<Fh> {
@@ -537,50 +491,12 @@ export class TreeVolume implements Volume {
     }
   }
 
-  /** Inodes that have (or had) `path`: the current one first, then past ones from history, newest first. */
-  private inodesOfPath(path: string): InodeId[] {
-    const out: InodeId[] = []
-    try {
-      out.push(this.entryAt(path).ino)
-    } catch (e) {
-      if (!(e instanceof FsError)) throw e
-    }
-    for (const h of this.c.tree.history(undefined, HISTORY_SCAN)) {
-      if (h.path === path && !out.includes(h.ino)) out.push(h.ino)
-    }
-    return out
-  }
-
   /** Apply tree mutations and commit them as one change, atomically with the store's transaction. */
   private mutate<T>(fn: () => T): T {
     return this.c.store.transaction(() => {
       const r = fn()
       this.c.tree.commit()
       return r
-    })
-  }
-
-  private retainVersion(v: ContentVersion): void {
-    if (this.c.ledger.has(v.write)) return
-    this.c.store.retain(v.ref)
-    this.c.ledger.add(v.write)
-  }
-
-  private retainInodes(inos: InodeId[]): void {
-    this.c.store.transaction(() => {
-      for (const ino of inos) {
-        const v = this.c.tree.get(ino)?.content
-        if (v) this.retainVersion(v)
-      }
-    })
-  }
-
-  /** Retain every content version the tree and its history reference (startup and before gc). */
-  private retainAll(): void {
-    // Collect first: the tree may stream this from a cursor on the same database.
-    const all = [...this.c.tree.allContent()]
-    this.c.store.transaction(() => {
-      for (const v of all) this.retainVersion(v)
     })
   }
 }

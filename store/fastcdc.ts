@@ -77,6 +77,30 @@ function checkParams(p: ChunkParams): void {
   if (!(p.min > 0 && p.min <= p.avg && p.avg <= p.max)) throw new RangeError('need 0 < min <= avg <= max')
 }
 
+/** Hash left by the last `gearScan` that found no cut (a module slot: no allocation per call). */
+let scanHash = 0
+
+/**
+ * Gear-scan buf[i, a) against the small mask, then [a, b) against the large
+ * one, starting from `hash`. Returns the cut index, or -1 with the running
+ * hash in `scanHash`. The one hot loop, shared by `cutPoint` and `Chunker` so
+ * both cut identically.
+ */
+function gearScan(buf: Uint8Array, i: number, a: number, b: number, hash: number, masks: Masks): number {
+  const { small, large } = masks
+  const g = GEAR
+  for (; i < a; i++) {
+    hash = ((hash << 1) + g[buf[i]!]!) | 0
+    if ((hash & small) === 0) return i
+  }
+  for (; i < b; i++) {
+    hash = ((hash << 1) + g[buf[i]!]!) | 0
+    if ((hash & large) === 0) return i
+  }
+  scanHash = hash
+  return -1
+}
+
 /**
  * Length of the chunk starting at `start` in buf[start, end). Only meaningful
  * when end - start >= max, or when `end` is the end of the input.
@@ -90,22 +114,8 @@ export function cutPoint(
   let n = end - start
   if (n <= p.min) return n
   if (n > p.max) n = p.max
-  const normal = Math.min(n, p.avg)
-  const { small, large } = masksFor(p.avg)
-  const g = GEAR
-  let hash = 0
-  let i = start + p.min
-  const a = start + normal
-  for (; i < a; i++) {
-    hash = ((hash << 1) + g[buf[i]!]!) | 0
-    if ((hash & small) === 0) return i - start
-  }
-  const b = start + n
-  for (; i < b; i++) {
-    hash = ((hash << 1) + g[buf[i]!]!) | 0
-    if ((hash & large) === 0) return i - start
-  }
-  return n
+  const cut = gearScan(buf, start + p.min, start + Math.min(n, p.avg), start + n, 0, masksFor(p.avg))
+  return cut >= 0 ? cut - start : n
 }
 
 /**
@@ -180,25 +190,14 @@ export class Chunker {
     if (n === 0) return 0
     // The first byte hashed is at start+min: before it is buffered nothing is decided.
     if (n <= min) return eof ? n : 0
-    const { small, large } = this.masks
-    const g = GEAR
-    const buf = this.buf
     const limit = this.start + Math.min(n, max)
-    const a = Math.min(this.start + avg, limit)
-    let i = this.scan < 0 ? this.start + min : this.scan
-    let hash = this.hash
-    for (; i < a; i++) {
-      hash = ((hash << 1) + g[buf[i]!]!) | 0
-      if ((hash & small) === 0) return i - this.start
-    }
-    for (; i < limit; i++) {
-      hash = ((hash << 1) + g[buf[i]!]!) | 0
-      if ((hash & large) === 0) return i - this.start
-    }
+    const from = this.scan < 0 ? this.start + min : this.scan
+    const cut = gearScan(this.buf, from, Math.min(this.start + avg, limit), limit, this.hash, this.masks)
+    if (cut >= 0) return cut - this.start
     if (n >= max) return max
     if (eof) return n
-    this.scan = i
-    this.hash = hash
+    this.scan = limit
+    this.hash = scanHash
     return 0
   }
 

@@ -26,12 +26,12 @@ export class MemoryChunkBackend implements ChunkBackend {
 
   putMany(chunks: { id: ChunkId; data: Uint8Array }[]): void {
     this.transaction(() => {
-      for (const c of chunks) if (!this.chunks.has(c.id)) this.setChunk(c.id, Uint8Array.from(c.data))
+      for (const c of chunks) if (!this.chunks.has(c.id)) this.setChunk(c.id, c.data.slice())
     })
   }
 
   replace(id: ChunkId, data: Uint8Array): void {
-    this.transaction(() => this.setChunk(id, Uint8Array.from(data)))
+    this.transaction(() => this.setChunk(id, data.slice()))
   }
 
   deleteMany(ids: ChunkId[]): void {

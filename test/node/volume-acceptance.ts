@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict'
 import { constants } from 'node:fs'
 import { describe, test } from 'node:test'
-import { FsError, type FsErrorCode } from '../../node/errors.js'
 import type { Volume } from '../../node/volume-types.js'
 import type { ManualRuntime } from '../../sync/runtime.js'
 import type { Teardown } from '../helpers/tmp.js'
+import { collect, dec, enc, pattern, put, readAll, rejects } from './helpers.js'
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, S_IFDIR, S_IFREG, S_IFLNK } =
   constants
@@ -21,53 +21,6 @@ export interface VolumeFixture {
 }
 
 export type MakeVolume = (t: Teardown) => Promise<VolumeFixture>
-
-export async function rejects(p: Promise<unknown>, code: FsErrorCode): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof FsError, `expected FsError ${code}, got ${String(e)}`)
-    assert.equal(e.code, code, `expected ${code}, got ${e.message}`)
-    return true
-  })
-}
-
-export const enc = (s: string) => new TextEncoder().encode(s)
-export const dec = (b: Uint8Array) => new TextDecoder().decode(b)
-
-export async function collect(it: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = []
-  for await (const p of it) parts.push(p)
-  return new Uint8Array(Buffer.concat(parts))
-}
-
-/** Whole content of a file read through a fresh handle. */
-export async function readAll(v: Volume, path: string): Promise<Uint8Array> {
-  const fh = await v.open(path, O_RDONLY)
-  try {
-    const { size } = await v.getattr(path, fh)
-    return await v.read(fh, 0, size + 1)
-  } finally {
-    await v.release(fh)
-  }
-}
-
-export async function put(v: Volume, path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
-  const { fh } = await v.create(path, mode, O_CREAT | O_WRONLY | O_TRUNC)
-  await v.write(fh, 0, typeof data === 'string' ? enc(data) : data)
-  await v.release(fh)
-}
-
-/** Deterministic pseudo-random bytes. */
-export function pattern(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
-}
 
 export function runVolumeAcceptance(name: string, make: MakeVolume): void {
   describe(`Volume acceptance: ${name}`, () => {

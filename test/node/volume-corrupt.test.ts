@@ -8,7 +8,7 @@ import { openDiskVolume, openMemoryVolume, TREE_DB } from '../../node/open-tree.
 import { MemoryChunkBackend } from '../../store/memory-backend.js'
 import { ManualRuntime } from '../../sync/runtime.js'
 import { tmpDir } from '../helpers/tmp.js'
-import { collect, pattern, readAll, rejects } from './volume-acceptance.js'
+import { collect, pattern, readAll, rejects } from './helpers.js'
 
 const { O_RDWR } = constants
 const KEY = new Uint8Array(32).fill(5)

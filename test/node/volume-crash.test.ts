@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { openDiskVolume } from '../../node/open-tree.js'
 import { ManualRuntime } from '../../sync/runtime.js'
 import { tmpDir } from '../helpers/tmp.js'
-import { pattern, readAll } from './volume-acceptance.js'
+import { pattern, readAll } from './helpers.js'
 
 const WRITER = fileURLToPath(new URL('./fixtures/crash-writer.js', import.meta.url))
 

@@ -16,7 +16,7 @@ import { openMemoryVolume } from '../../node/open-tree.js'
 import type { Volume } from '../../node/volume-types.js'
 import { ManualRuntime } from '../../sync/runtime.js'
 import { tmpDir } from '../helpers/tmp.js'
-import { readAll } from './volume-acceptance.js'
+import { readAll } from './helpers.js'
 
 const { O_RDWR, O_WRONLY, O_APPEND, O_TRUNC, O_CREAT } = constants
 const NAMES = ['a', 'b', 'c.txt']

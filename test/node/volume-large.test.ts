@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import { openDiskVolume } from '../../node/open-tree.js'
 import { ManualRuntime } from '../../sync/runtime.js'
 import { tmpDir } from '../helpers/tmp.js'
-import { pattern } from './volume-acceptance.js'
+import { pattern } from './helpers.js'
 
 const MiB = 1024 * 1024
 const SIZE_MIB = 256

@@ -14,7 +14,7 @@ import type { AutomergePathTree } from '../../sync/path-tree.js'
 import { ManualRuntime } from '../../sync/runtime.js'
 import { syncTrees } from '../../sync/sync-trees.js'
 import { type Teardown, tmpDir } from '../helpers/tmp.js'
-import { collect, dec, enc, put, readAll, rejects } from './volume-acceptance.js'
+import { collect, dec, enc, put, readAll, rejects } from './helpers.js'
 
 const { O_RDONLY, O_RDWR } = constants
 const KEY = new Uint8Array(32).fill(9)

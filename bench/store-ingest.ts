@@ -67,8 +67,16 @@ async function main(): Promise<void> {
       new SqliteChunkBackend(openStoreDatabase(join(dir, 'tree.db')), { ownsDatabase: true }),
       { key: new Uint8Array(32).fill(3) },
     )
+    const rss0 = process.memoryUsage().rss
+    let peak = rss0
+    const sampled = async function* (it: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+      for await (const piece of it) {
+        peak = Math.max(peak, process.memoryUsage().rss)
+        yield piece
+      }
+    }
     t0 = process.hrtime.bigint()
-    const ref = await store.write(createReadStream(file, { highWaterMark: MiB }))
+    const ref = await store.write(sampled(createReadStream(file, { highWaterMark: MiB })))
     const ingest = secs(t0)
     store.retain(ref)
     const stats = store.stats()
@@ -84,10 +92,11 @@ async function main(): Promise<void> {
 
     t0 = process.hrtime.bigint()
     n = 0
-    for await (const piece of store.stream(ref)) n += piece.length
+    for await (const piece of sampled(store.stream(ref))) n += piece.length
     const ours = secs(t0)
     if (n !== bytes) throw new Error(`read ${n} bytes, expected ${bytes}`)
     console.log(`  ours sequential read (verify+decrypt): ${mbps(n, ours)}`)
+    console.log(`  peak RSS growth during ingest and read: ${((peak - rss0) / MiB).toFixed(0)} MiB`)
     store.close()
   } finally {
     rmSync(dir, { recursive: true, force: true })

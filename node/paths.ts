@@ -3,7 +3,7 @@ import { FsError } from './errors.js'
 
 /** Longest name in bytes (UTF-8), as `namemax` in statfs reports. */
 export const NAME_MAX = 255
-/** Longest path in bytes, and longest symlink target. */
+/** Paths and symlink targets must be shorter than this many bytes (it counts the C string's NUL). */
 export const PATH_MAX = 4096
 
 /** Throws EINVAL / ENAMETOOLONG unless `name` is a valid directory entry name. */
@@ -23,7 +23,7 @@ export function splitPath(path: string): string[] {
   if (typeof path !== 'string' || !path.startsWith('/'))
     throw new FsError('EINVAL', String(path), 'path must be absolute')
   if (path.includes('\0')) throw new FsError('EINVAL', path, 'path contains NUL')
-  if (Buffer.byteLength(path, 'utf8') > PATH_MAX) throw new FsError('ENAMETOOLONG', path)
+  if (Buffer.byteLength(path, 'utf8') >= PATH_MAX) throw new FsError('ENAMETOOLONG', path)
   const parts = path.split('/').filter((p) => p !== '')
   for (const p of parts) checkName(p, path)
   return parts

@@ -73,6 +73,8 @@ export function runVolumeAcceptance(name: string, make: MakeVolume): void {
       await rejects(v.mkdir(`/${'n'.repeat(256)}`, 0o755), 'ENAMETOOLONG')
       await rejects(v.lookup(`/${'é'.repeat(128)}`), 'ENAMETOOLONG')
       await v.mkdir(`/${'n'.repeat(255)}`, 0o755)
+      await rejects(v.lookup(`/${'d/'.repeat(2048)}`), 'ENAMETOOLONG')
+      await rejects(v.symlink('t'.repeat(4096), '/long'), 'ENAMETOOLONG')
       await rejects(v.mkdir('/a\0b', 0o755), 'EINVAL')
       await rejects(v.mkdir('/d', 0o755), 'EEXIST')
       await rejects(v.mkdir('/', 0o755), 'EEXIST')

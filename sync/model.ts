@@ -226,7 +226,13 @@ export class TreeModel {
     return rows
   }
 
-  private nameTaken(parent: InodeId, name: string): boolean {
+  /** Whether a directory has a live child (conflict copies only exist for live children). */
+  hasLiveChildren(ino: InodeId): boolean {
+    return (this.liveKids.get(ino) ?? 0) > 0
+  }
+
+  /** Whether a live inode (or the virtual lost+found) has the raw name `name` in `parent`. */
+  nameTaken(parent: InodeId, name: string): boolean {
     for (const i of this.groups.get(groupKey(parent, name)) ?? []) if (this.live.has(i)) return true
     return false
   }

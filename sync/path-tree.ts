@@ -63,7 +63,7 @@ type HistOp = HistoryEntry['op']
 interface PendingOp {
   op: HistOp
   ino: InodeId
-  path: string
+  path?: string
 }
 
 /** Changes applied per `applyChanges` call when receiving (large batches cost minutes and GBs on big docs). */
@@ -80,6 +80,10 @@ export class AutomergePathTree implements PathTree {
   private readonly docs: ShardDocs
   private pending = new Map<number, PendingOp[]>()
   private pendingContent = false
+  private readonly dirtyGroups = new Set<string>()
+  private readonly dirtyRaws = new Map<InodeId, RawInode | undefined>()
+  private dirtyContents: ContentVersion[] = []
+  private rootDirty = false
   private touched = new Set<InodeId>()
   private readonly listeners = new Set<(c: TreeChange) => void>()
   private root = { mode: 0o755, mtime: 0 }
@@ -114,11 +118,11 @@ export class AutomergePathTree implements PathTree {
     if (ino === ROOT_ID) {
       return { parent: ROOT_ID, name: '', ino: ROOT_ID, kind: 'dir', ...this.root, ctime: 0, size: 0 }
     }
-    return this.view.byIno(ino)
+    return this.v.byIno(ino)
   }
 
   lookup(parent: InodeId, name: string): Entry | undefined {
-    return this.view.lookup(parent, name)
+    return this.v.lookup(parent, name)
   }
 
   resolve(path: string): Entry | undefined {
@@ -127,7 +131,7 @@ export class AutomergePathTree implements PathTree {
     for (const part of path.split('/')) {
       if (part === '') continue
       if (cur.kind !== 'dir') return undefined
-      const next = this.view.lookup(cur.ino, part)
+      const next = this.v.lookup(cur.ino, part)
       if (!next) return undefined
       cur = next
     }
@@ -138,7 +142,7 @@ export class AutomergePathTree implements PathTree {
     const names: string[] = []
     let cur = ino
     for (let depth = 0; cur !== ROOT_ID; depth++) {
-      const e = this.view.byIno(cur)
+      const e = this.v.byIno(cur)
       if (!e || depth > 4096) return undefined
       names.push(e.name)
       cur = e.parent
@@ -147,11 +151,11 @@ export class AutomergePathTree implements PathTree {
   }
 
   readdir(parent: InodeId, after = '', limit = 1 << 30): Entry[] {
-    return this.view.readdir(parent, after, limit)
+    return this.v.readdir(parent, after, limit)
   }
 
   childCount(parent: InodeId): number {
-    return this.view.childCount(parent)
+    return this.v.childCount(parent)
   }
 
   // ---- local mutations ----
@@ -170,7 +174,7 @@ export class AutomergePathTree implements PathTree {
       throw new TreeError('EINVAL', 'bad content')
     }
     this.requireDir(parent)
-    if (this.view.lookup(parent, name)) throw new TreeError('EEXIST', `${name} exists`)
+    if (this.model.nameTaken(parent, name)) throw new TreeError('EEXIST', `${name} exists`)
     let shard = 0
     while (this.model.shardCount(shard) >= this.shardLimit) shard++
     const ino = makeInodeId(shard, this.runtime.random.bytes(16))
@@ -189,7 +193,7 @@ export class AutomergePathTree implements PathTree {
       if (opts.content) this.putContent(doc, ino, opts.content)
       return [ino]
     })
-    this.record(shard, 'create', ino, this.pathOf(ino) ?? '')
+    this.record(shard, 'create', ino)
     return ino
   }
 
@@ -202,7 +206,7 @@ export class AutomergePathTree implements PathTree {
       this.putContent(this.docs.get(r.shard), ino, content)
       return [ino]
     })
-    this.record(r.shard, 'write', ino, this.pathOf(ino) ?? '')
+    this.record(r.shard, 'write', ino)
   }
 
   setAttr(ino: InodeId, attrs: { mode?: number; mtime?: number }): void {
@@ -227,7 +231,7 @@ export class AutomergePathTree implements PathTree {
       if (attrs.mtime !== undefined) doc.put('_root', fieldKey(ino, 'mtime'), attrs.mtime, 'f64')
       return [ino]
     })
-    this.record(r.shard, 'setattr', ino, this.pathOf(ino) ?? '')
+    this.record(r.shard, 'setattr', ino)
   }
 
   move(ino: InodeId, newParent: InodeId, newName: string): void {
@@ -238,24 +242,22 @@ export class AutomergePathTree implements PathTree {
     if (r.kind === 'dir' && this.model.isWithin(newParent, ino)) {
       throw new TreeError('EINVAL', 'cannot move a directory into its own subtree')
     }
-    const existing = this.view.lookup(newParent, newName)
-    if (existing) {
-      if (existing.ino === ino && !existing.conflict) return
-      throw new TreeError('EEXIST', `${newName} exists`)
-    }
+    const here = this.model.locationOf(ino)
+    if (here?.parent === newParent && here.name === newName) return
+    if (this.model.nameTaken(newParent, newName)) throw new TreeError('EEXIST', `${newName} exists`)
     this.mutate(r.shard, () => {
       this.docs
         .get(r.shard)
         .put('_root', fieldKey(ino, 'loc'), encodeLoc(newParent, newName, r.parent, r.name), 'str')
       return [ino]
     })
-    this.record(r.shard, 'move', ino, this.pathOf(ino) ?? '')
+    this.record(r.shard, 'move', ino)
   }
 
   remove(ino: InodeId): void {
     this.open()
     const r = this.requireVisible(ino)
-    if (r.kind === 'dir' && this.view.hasChildren(ino))
+    if (r.kind === 'dir' && this.model.hasLiveChildren(ino))
       throw new TreeError('ENOTEMPTY', 'directory not empty')
     const path = this.pathOf(ino) ?? ''
     // A file stays removed only while every content version present was seen here.
@@ -281,22 +283,22 @@ export class AutomergePathTree implements PathTree {
         this.putContent(this.docs.get(r.shard), ino, keep)
         return [ino]
       })
-      this.record(r.shard, 'resolve', ino, this.pathOf(ino) ?? '')
+      this.record(r.shard, 'resolve', ino)
       return
     }
-    const e = this.view.byIno(ino)!
+    const e = this.v.byIno(ino)!
     if (e.conflict?.kind === 'name') {
       const parent = e.parent
       const name = keepVersion === 'dup' ? e.name : keepVersion
       validateName(name)
-      if (this.view.lookup(parent, name) && name !== e.name) throw new TreeError('EEXIST', `${name} exists`)
+      if (this.v.lookup(parent, name) && name !== e.name) throw new TreeError('EEXIST', `${name} exists`)
       this.mutate(r.shard, () => {
         this.docs
           .get(r.shard)
           .put('_root', fieldKey(ino, 'loc'), encodeLoc(parent, name, r.parent, r.name), 'str')
         return [ino]
       })
-      this.record(r.shard, 'resolve', ino, this.pathOf(ino) ?? '')
+      this.record(r.shard, 'resolve', ino)
       return
     }
     throw new TreeError('ENOENT', `no conflict version ${keepVersion} of ${ino}`)
@@ -304,7 +306,7 @@ export class AutomergePathTree implements PathTree {
 
   conflicts(): Conflict[] {
     const out = new Map<string, Conflict>()
-    for (const row of this.view.conflictRows()) {
+    for (const row of this.v.conflictRows()) {
       const dir = this.pathOf(row.parent)
       if (dir === undefined) continue
       const copyPath = `${dir === '/' ? '' : dir}/${row.name}`
@@ -341,8 +343,10 @@ export class AutomergePathTree implements PathTree {
     const time = this.runtime.clock.now()
     const touched = [...this.touched]
     this.storage.transaction(() => {
-      for (const [shard, ops] of this.pending) {
+      this.flushNow()
+      for (const [shard, pending] of this.pending) {
         const doc = this.docs.get(shard)
+        const ops = pending.map((o) => ({ ...o, path: o.path ?? this.pathOf(o.ino) ?? '' }))
         const meta: Record<string, unknown> = { t: time, ops: ops.map((o) => [o.op, o.ino, o.path]) }
         if (message !== undefined) meta.m = message
         if (this.pendingContent) meta.c = 1
@@ -506,6 +510,9 @@ export class AutomergePathTree implements PathTree {
         }
       }
       const groups = this.model.rebuild(all)
+      this.dirtyGroups.clear()
+      this.dirtyRaws.clear()
+      this.rootDirty = false
       this.storage.clearInodes()
       for (const r of all) this.storage.putInode(r.ino, r)
       this.view.clear()
@@ -521,7 +528,7 @@ export class AutomergePathTree implements PathTree {
 
   /** Every view row in canonical order (for comparing replicas and rebuilds). */
   dumpView(): unknown[] {
-    return this.view.dump()
+    return this.v.dump()
   }
 
   // ---- internals ----
@@ -552,29 +559,69 @@ export class AutomergePathTree implements PathTree {
 
   private putContent(doc: Doc, ino: InodeId, c: ContentVersion): void {
     doc.put('_root', fieldKey(ino, 'content'), encodeContent(c), 'str')
-    this.storage.addContent(c)
+    this.dirtyContents.push(c)
     this.pendingContent = true
   }
 
   /** Run one local mutation of `shard` and bring raw rows and view in step, atomically. */
+  /**
+   * Run one local mutation of `shard`: document ops, then the model. SQL
+   * (raw rows, view) follows lazily in `flush`, at the latest in `commit`'s
+   * transaction, so a create+commit costs one synced transaction.
+   */
   private mutate(shard: number, fn: () => InodeId[]): void {
-    this.storage.transaction(() => {
-      if (this.pending.size === 0) this.storage.setMeta('dirty', '1')
-      if (!this.pending.has(shard)) this.pending.set(shard, [])
-      const inos = fn()
-      this.refresh(inos)
-      for (const i of inos) this.touched.add(i)
-    })
+    if (!this.pending.has(shard)) this.pending.set(shard, [])
+    const inos = fn()
+    this.refresh(inos)
+    for (const i of inos) this.touched.add(i)
   }
 
-  private record(shard: number, op: HistOp, ino: InodeId, path: string): void {
+  /** The view, with pending model changes written first. */
+  private get v(): ViewStore {
+    this.flush()
+    return this.view
+  }
+
+  private flush(): void {
+    if (this.dirtyGroups.size === 0 && this.dirtyRaws.size === 0 && !this.rootDirty) return
+    this.storage.relaxedTransaction(() => this.flushNow())
+  }
+
+  /** Write pending raw rows, content registry entries and view groups (inside the caller's transaction). */
+  private flushNow(): void {
+    if (this.pending.size > 0) this.storage.setMeta('dirty', '1')
+    for (const [ino, raw] of this.dirtyRaws) {
+      this.storage.putInode(ino, raw)
+      if (raw) for (const c of raw.contents) this.storage.addContent(c)
+    }
+    for (const c of this.dirtyContents) this.storage.addContent(c)
+    if (this.rootDirty) this.storage.setMeta('root', JSON.stringify(this.root))
+    const work = [...this.dirtyGroups]
+    this.dirtyRaws.clear()
+    this.dirtyContents = []
+    this.dirtyGroups.clear()
+    this.rootDirty = false
+    const done = new Set<string>()
+    while (work.length > 0) {
+      const key = work.pop()!
+      if (done.has(key)) continue
+      done.add(key)
+      const { parent, name } = splitGroupKey(key)
+      this.view.replaceGroup(parent, name, this.model.computeGroup(key))
+      // Derived names elsewhere in this directory that wanted `name` may change with it.
+      for (const base of this.view.groupsWanting(parent, name)) work.push(groupKey(parent, base))
+    }
+  }
+
+  /** Note an op for the next commit's message and history; `path` defaults to the path at commit. */
+  private record(shard: number, op: HistOp, ino: InodeId, path?: string): void {
     this.pending.get(shard)!.push({ op, ino, path })
     if (ino === ROOT_ID) this.touched.add(ROOT_ID)
   }
 
   private refreshRoot(): void {
     this.root = readRootAttrs(this.docs.get(0))
-    this.storage.setMeta('root', JSON.stringify(this.root))
+    this.rootDirty = true
   }
 
   /** Re-read inodes from their documents and update raw rows, model and view. */
@@ -587,20 +634,9 @@ export class AutomergePathTree implements PathTree {
       if (r === 'corrupt') this.corruptInodes++
       const raw = r === 'corrupt' || r === 'absent' ? undefined : r
       changes.set(ino, raw)
-      this.storage.putInode(ino, raw)
-      if (raw) for (const c of raw.contents) this.storage.addContent(c)
+      this.dirtyRaws.set(ino, raw)
     }
-    const work = [...this.model.update(changes)]
-    const done = new Set<string>()
-    while (work.length > 0) {
-      const key = work.pop()!
-      if (done.has(key)) continue
-      done.add(key)
-      const { parent, name } = splitGroupKey(key)
-      this.view.replaceGroup(parent, name, this.model.computeGroup(key))
-      // Derived names elsewhere in this directory that wanted `name` may change with it.
-      for (const base of this.view.groupsWanting(parent, name)) work.push(groupKey(parent, base))
-    }
+    for (const k of this.model.update(changes)) this.dirtyGroups.add(k)
   }
 
   /** After remote changes reached `shard`: history, content registry, storage, view, listeners. */
@@ -641,6 +677,7 @@ export class AutomergePathTree implements PathTree {
       this.docs.persist(shard)
       if (rootChanged && shard === 0) this.refreshRoot()
       this.refresh(affected)
+      this.flushNow()
     })
     if (rootChanged && shard === 0) affected.add(ROOT_ID)
     this.emit({ inodes: [...affected], remote: true })
@@ -650,7 +687,7 @@ export class AutomergePathTree implements PathTree {
     const node = nodeOfActor(m.actor)
     const meta = parseMessage(m.message)
     const time = typeof meta.t === 'number' ? meta.t : m.time * 1000
-    const ops: PendingOp[] = []
+    const ops: Required<PendingOp>[] = []
     if (Array.isArray(meta.ops)) {
       for (const o of meta.ops) {
         if (Array.isArray(o) && typeof o[1] === 'string' && typeof o[2] === 'string') {

@@ -92,6 +92,23 @@ export class TreeStorage {
     return this.db.transaction(fn)()
   }
 
+  /**
+   * A transaction without fsync at commit (WAL + synchronous=NORMAL: atomic
+   * and consistent, durable at the next synced commit). For state that can be
+   * recomputed after a crash: the view rows of uncommitted mutations, which
+   * the `dirty` mark in the same transaction makes the next open rebuild.
+   */
+  relaxedTransaction<T>(fn: () => T): T {
+    if (this.db.inTransaction || this.db.memory) return this.transaction(fn)
+    const level = this.db.pragma('synchronous', { simple: true }) as number
+    this.db.pragma('synchronous = NORMAL')
+    try {
+      return this.transaction(fn)
+    } finally {
+      this.db.pragma(`synchronous = ${level}`)
+    }
+  }
+
   getMeta(key: string): string | undefined {
     return this.st.metaGet.get(key)?.value
   }

@@ -7,6 +7,8 @@ import type { EntryRow } from './model.js'
 import type { SqliteDb } from './storage.js'
 import type { Entry, InodeId } from './types.js'
 
+// Statements name their index (INDEXED BY): without ANALYZE statistics the
+// planner preferred the primary key and scanned whole directories.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tree_entry (
   parent TEXT NOT NULL, name TEXT NOT NULL, ino TEXT NOT NULL, base TEXT NOT NULL, want TEXT NOT NULL,
@@ -15,7 +17,7 @@ CREATE TABLE IF NOT EXISTS tree_entry (
   PRIMARY KEY (parent, name)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tree_entry_ino ON tree_entry (ino, ckind);
 CREATE INDEX IF NOT EXISTS tree_entry_base ON tree_entry (parent, base);
-CREATE INDEX IF NOT EXISTS tree_entry_want ON tree_entry (parent, want);
+CREATE INDEX IF NOT EXISTS tree_entry_want ON tree_entry (parent, want) WHERE ckind > 0;
 `
 
 interface Row {
@@ -50,13 +52,13 @@ export class ViewStore {
       hasChild: db.prepare<[string], { one: number }>(
         'SELECT 1 AS one FROM tree_entry WHERE parent = ? LIMIT 1',
       ),
-      delGroup: db.prepare('DELETE FROM tree_entry WHERE parent = ? AND base = ?'),
+      delGroup: db.prepare('DELETE FROM tree_entry INDEXED BY tree_entry_base WHERE parent = ? AND base = ?'),
       insert: db.prepare(
         `INSERT OR REPLACE INTO tree_entry (parent, name, ino, base, want, ckind, version, kind, mode, mtime, ctime, size, content, target)
          VALUES (@parent, @name, @ino, @base, @want, @ckind, @version, @kind, @mode, @mtime, @ctime, @size, @content, @target)`,
       ),
       wanting: db.prepare<[string, string], { base: string }>(
-        'SELECT DISTINCT base FROM tree_entry WHERE parent = ? AND want = ? AND ckind > 0',
+        'SELECT DISTINCT base FROM tree_entry INDEXED BY tree_entry_want WHERE parent = ? AND want = ? AND ckind > 0',
       ),
       conflicts: db.prepare<[], Row>('SELECT * FROM tree_entry WHERE ckind > 0 ORDER BY ino, name'),
       all: db.prepare<[], Row>('SELECT * FROM tree_entry ORDER BY parent, name'),

@@ -166,7 +166,7 @@ describe('path tree: local operations', () => {
       h.map((x) => [x.op, x.path, x.node]),
       [
         ['move', '/g', 'alice'],
-        ['write', '/f', 'alice'],
+        ['write', '/g', 'alice'],
         ['write', '/f', 'alice'],
         ['create', '/f', 'alice'],
       ],

@@ -6,11 +6,9 @@
  * | field | value (scalar `str` unless noted) |
  * | --- | --- |
  * | `loc` | JSON `[parent, name, prevParent, prevName]`: one value, so a move is atomic and revertible |
- * | `kind` | 'file' / 'dir' / 'symlink' |
- * | `mode`, `mtime`, `ctime` | numbers (`int` / `f64`) |
- * | `origin` | node id of the creator |
+ * | `meta` | JSON `[kind, ctime, origin, target]`, written once at creation |
+ * | `mode`, `mtime` | numbers (`int` / `f64`) |
  * | `content` | JSON ContentVersion; concurrent values = content conflict |
- * | `target` | symlink target |
  * | `deleted` | JSON array of the content write ids the remover saw ('*' for dirs and symlinks) |
  *
  * Flat keys instead of one nested map per inode: measured on Automerge 3.5, a
@@ -130,14 +128,20 @@ function sortedValues(
   return out.sort((a, b) => compareOpIds(b.op, a.op))
 }
 
+// Single-winner registers read Automerge's own winner (deterministic on every
+// replica, and a third of the cost of getAll).
 function num(doc: Doc, key: string): number | undefined {
-  const v = sortedValues(doc, key)[0]
-  return v && typeof v.value === 'number' && Number.isFinite(v.value) ? v.value : undefined
+  const v = doc.getWithType('_root', key)
+  return v && typeof v[1] === 'number' && Number.isFinite(v[1]) ? v[1] : undefined
 }
 
 function str(doc: Doc, key: string): string | undefined {
-  const v = sortedValues(doc, key)[0]
-  return v && v.type === 'str' && typeof v.value === 'string' ? v.value : undefined
+  const v = doc.getWithType('_root', key)
+  return v && v[0] === 'str' && typeof v[1] === 'string' ? v[1] : undefined
+}
+
+export function encodeMeta(kind: InodeKind, ctime: number, origin: string, target: string | null): string {
+  return JSON.stringify([kind, ctime, origin, target])
 }
 
 function contentsOf(doc: Doc, ino: InodeId, heads?: string[]): ContentVersion[] {
@@ -165,14 +169,15 @@ export function readInode(doc: Doc, ino: InodeId): RawInode | 'absent' | 'corrup
   if (typeof parent !== 'string' || !isValidName(name)) return 'corrupt'
   const prevOk =
     (prevParent === null && prevName === null) || (typeof prevParent === 'string' && isValidName(prevName))
-  const kind = str(doc, fieldKey(ino, 'kind'))
+  const meta = parseJson(str(doc, fieldKey(ino, 'meta')))
+  if (!Array.isArray(meta) || meta.length !== 4) return 'corrupt'
+  const [kind, ctime, origin, target] = meta as unknown[]
   if (kind !== 'file' && kind !== 'dir' && kind !== 'symlink') return 'corrupt'
+  if (typeof ctime !== 'number' || !Number.isFinite(ctime) || typeof origin !== 'string') return 'corrupt'
+  if (kind === 'symlink' && typeof target !== 'string') return 'corrupt'
   const mode = num(doc, fieldKey(ino, 'mode'))
   const mtime = num(doc, fieldKey(ino, 'mtime'))
-  const ctime = num(doc, fieldKey(ino, 'ctime'))
-  const origin = str(doc, fieldKey(ino, 'origin'))
-  if (mode === undefined || mtime === undefined || ctime === undefined || origin === undefined)
-    return 'corrupt'
+  if (mode === undefined || mtime === undefined) return 'corrupt'
   const r: RawInode = {
     ino,
     shard,
@@ -188,8 +193,9 @@ export function readInode(doc: Doc, ino: InodeId): RawInode | 'absent' | 'corrup
     origin,
     contents: kind === 'file' ? contentsOf(doc, ino) : [],
   }
-  if (kind === 'symlink') r.target = str(doc, fieldKey(ino, 'target')) ?? ''
-  const dels = sortedValues(doc, fieldKey(ino, 'deleted'))
+  if (kind === 'symlink') r.target = target as string
+  const delKey = fieldKey(ino, 'deleted')
+  const dels = doc.getWithType('_root', delKey) ? sortedValues(doc, delKey) : []
   if (dels.length > 0) {
     const seen = new Set<string>()
     for (const d of dels) {

@@ -21,6 +21,7 @@ import { TreeError } from './errors.js'
 import {
   encodeContent,
   encodeLoc,
+  encodeMeta,
   fieldKey,
   inodeOfKey,
   type RawInode,
@@ -184,12 +185,9 @@ export class AutomergePathTree implements PathTree {
       const put = (field: string, v: string | number, t: 'str' | 'int' | 'f64') =>
         doc.put('_root', fieldKey(ino, field), v, t)
       put('loc', encodeLoc(parent, name, null, null), 'str')
-      put('kind', kind, 'str')
+      put('meta', encodeMeta(kind, now, this.nodeId, kind === 'symlink' ? opts.target! : null), 'str')
       put('mode', opts.mode, 'int')
       put('mtime', opts.mtime, 'f64')
-      put('ctime', now, 'f64')
-      put('origin', this.nodeId, 'str')
-      if (kind === 'symlink') put('target', opts.target!, 'str')
       if (opts.content) this.putContent(doc, ino, opts.content)
       return [ino]
     })
@@ -653,8 +651,9 @@ export class AutomergePathTree implements PathTree {
     const keys = new Set<string>(fresh ? doc.keys('_root') : [])
     const metas = doc.getChangesMeta(before)
     for (const m of metas) {
-      const meta = parseMessage(m.message)
-      if (fresh && meta.c !== 1) continue
+      // A fresh shard takes every key anyway; its history's overwritten content
+      // versions were never held here, so there is nothing to retain for them.
+      if (fresh) continue
       for (const op of doc.getDecodedChangeByHash(m.hash)?.ops ?? []) {
         const o = op as { obj?: unknown; key?: unknown; value?: unknown }
         if (o.obj !== '_root' || typeof o.key !== 'string') continue

@@ -41,7 +41,8 @@ export class WriteSession {
   private batch: { id: ChunkId; data: Uint8Array }[] = []
   private batchSize = 0
   private nodes: { id: ChunkId; children: ChunkId[] }[] = []
-  private readonly leased: ChunkId[] = []
+  /** This session's outstanding leases, counted per occurrence. */
+  private readonly mine = new Map<ChunkId, number>()
   private readonly builder: TreeBuilder
   private readonly limit: number
   private ended = false
@@ -107,7 +108,15 @@ export class WriteSession {
 
   private lease(id: ChunkId): void {
     this.ctx.leases.add(id)
-    this.leased.push(id)
+    this.mine.set(id, (this.mine.get(id) ?? 0) + 1)
+  }
+
+  private unlease(id: ChunkId): void {
+    const n = this.mine.get(id)
+    if (n === undefined) return
+    if (n > 1) this.mine.set(id, n - 1)
+    else this.mine.delete(id)
+    this.ctx.leases.remove(id)
   }
 
   private flush(): void {
@@ -121,11 +130,15 @@ export class WriteSession {
       backend.putMany(batch)
       for (const n of nodes) backend.addNode(n.id, n.children)
     })
+    // A committed node record counts its children, and the node itself stays leased until its
+    // own parent is committed: the children need no lease of their own any more. This keeps the
+    // lease set to the unfinished edge of the tree instead of every chunk of a 10 GiB file.
+    for (const n of nodes) for (const c of n.children) this.unlease(c)
   }
 
   private end(): void {
     this.ended = true
-    for (const id of this.leased) this.ctx.leases.remove(id)
-    this.leased.length = 0
+    for (const [id, n] of this.mine) for (let i = 0; i < n; i++) this.ctx.leases.remove(id)
+    this.mine.clear()
   }
 }

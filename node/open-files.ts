@@ -115,6 +115,14 @@ export class OpenFiles {
     const h = this.get(fh)
     if (!h.readable) throw new FsError('EBADF', h.path, 'not open for reading')
     checkRange(offset, length, h.path)
+    if (h.branch) {
+      // Under the inode's lock: a concurrent commit must not close the staging file mid-read.
+      return this.lock.run(h.ino, () => this.readLocked(h, offset, length))
+    }
+    return this.readLocked(h, offset, length)
+  }
+
+  private async readLocked(h: Handle, offset: number, length: number): Promise<Uint8Array> {
     const latest = this.latest(h)?.ref ?? null
     if (h.branch) return h.branch.read(this.c.store, latest, offset, length)
     if (!latest || offset >= latest.size || length === 0) return new Uint8Array(0)

@@ -442,22 +442,36 @@ export function runVolumeAcceptance(name: string, make: MakeVolume): void {
       runtime.advance(1000)
       await put(v, '/h.txt', 'version two!')
       const hist = await v.history('/h.txt')
-      const writes = hist.filter((h) => h.op === 'write')
-      assert.ok(writes.length >= 2, `history: ${JSON.stringify(hist)}`)
+      // One entry per change, newest first: the creation (with its first content), then a write.
+      assert.deepEqual(
+        hist.map((h) => [h.op, h.path]),
+        [
+          ['write', '/h.txt'],
+          ['create', '/h.txt'],
+        ],
+      )
+      assert.ok(hist[0]!.node !== '' && hist[0]!.node === hist[1]!.node, 'the author is recorded')
+      assert.equal(hist[0]!.time, hist[1]!.time + 1000)
+      assert.deepEqual(await v.history('/h.txt', 1), [hist[0]])
       const all = await v.history()
       assert.ok(all.length >= hist.length)
-      const times = writes.map((w) => w.time).sort((a, b) => a - b)
-      const first = writes.find((w) => w.time === times[0])!
-      assert.equal(dec(await collect(v.readAt('/h.txt', first.version))), 'version one')
-      const last = writes.find((w) => w.time === times[times.length - 1])!
-      assert.equal(dec(await collect(v.readAt('/h.txt', last.version))), 'version two!')
+      assert.equal(dec(await collect(v.readAt('/h.txt', hist[1]!.version))), 'version one')
+      assert.equal(
+        dec(await collect(v.readAt('/h.txt', hist[0]!.version.slice(0, 12)))),
+        'version two!',
+        'prefixes work',
+      )
       await v.unlink('/h.txt')
       assert.equal(
-        dec(await collect(v.readAt('/h.txt', first.version))),
+        dec(await collect(v.readAt('/h.txt', hist[1]!.version))),
         'version one',
         'gone paths resolve through history',
       )
-      assert.ok((await v.history('/h.txt')).some((h) => h.op === 'remove'))
+      assert.deepEqual(
+        (await v.history('/h.txt')).map((h) => h.op),
+        ['remove', 'write', 'create'],
+      )
+      await rejects(collect(v.readAt('/h.txt', 'ffffffffffff')), 'ENOENT')
       await rejects(v.history('/never'), 'ENOENT')
     })
 
@@ -472,7 +486,7 @@ export function runVolumeAcceptance(name: string, make: MakeVolume): void {
       const expected = pattern(300_000, 2)
       expected.set(enc('pending'), 5)
       assert.deepEqual(await readAll(v, '/g'), expected)
-      for (const h of (await v.history('/g')).filter((x) => x.op === 'write')) {
+      for (const h of await v.history('/g')) {
         assert.equal((await collect(v.readAt('/g', h.version))).length, 300_000)
       }
       const report = await v.verify()

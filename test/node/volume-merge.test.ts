@@ -1,15 +1,18 @@
 /**
- * Seeded test of merge-on-close between local handles: several handles
- * write disjoint ranges of one file (some past its end), commit in random
- * order, some several times. After each commit every fresh reader sees the
- * base with exactly the committed writes; each handle sees that plus its
- * own pending writes; at the end all writes survive.
+ * Merge-on-close between local handles. Seeded: several handles write
+ * disjoint ranges of one file (some past its end), commit in random order,
+ * some several times. After each commit every fresh reader sees the base
+ * with exactly the committed writes; each handle sees that plus its own
+ * pending writes; at the end all writes survive. Also: reads racing a
+ * commit of the same handle.
  */
 import assert from 'node:assert/strict'
 import { constants } from 'node:fs'
+import { join } from 'node:path'
 import { test } from 'node:test'
-import { openMemoryVolume } from '../../node/open-tree.js'
+import { openDiskVolume, openMemoryVolume } from '../../node/open-tree.js'
 import { ManualRuntime } from '../../sync/runtime.js'
+import { tmpDir } from '../helpers/tmp.js'
 import { pattern, put, readAll } from './helpers.js'
 
 const { O_RDWR } = constants
@@ -105,3 +108,22 @@ for (const seed of [1, 2, 3, 4, 5, 6]) {
     assert.deepEqual(await readAll(v, '/f'), committed)
   })
 }
+
+test('reads racing a commit of the same handle see whole, correct bytes', async (t) => {
+  const v = await openDiskVolume({
+    dir: join(tmpDir(t), 'vol'),
+    nodeId: 'race',
+    key: new Uint8Array(32).fill(1),
+    runtime: new ManualRuntime(1),
+  })
+  t.after(() => v.close())
+  const data = pattern(3 * 1024 * 1024, 5) // past the spill threshold: staged on disk
+  const { fh } = await v.create('/r', 0o644)
+  for (let round = 0; round < 3; round++) {
+    await v.write(fh, round * 100, data.subarray(round * 100))
+    const [a, , b] = await Promise.all([v.read(fh, 0, data.length), v.fsync(fh), v.read(fh, 1000, 5000)])
+    assert.deepEqual(a, data)
+    assert.deepEqual(b, data.subarray(1000, 6000))
+  }
+  await v.release(fh)
+})

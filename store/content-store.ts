@@ -62,6 +62,10 @@ export function createContentStore(
   return new ChunkContentStore(backend, options)
 }
 
+/**
+ * The content store of one tree (see `ContentStore`). Extras beyond the
+ * contract: `createContentStore` takes `ContentStoreTuning`.
+ */
 export class ChunkContentStore implements ContentStore {
   private readonly cipher: ChunkCipher
   private readonly leases = new Leases()

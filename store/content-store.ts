@@ -220,7 +220,9 @@ export class ChunkContentStore implements ContentStore {
     const visit = (id: ChunkId, level: number | undefined, total: number): void => {
       if (seen.has(id)) return
       seen.add(id)
-      const node = this.reader.localNode(id, level, total)
+      // Absent or corrupt: wanted. Intact but not a valid manifest: EIO, since asking peers for
+      // the same bytes again would never end.
+      const node = this.reader.storedNode(id, level, total)
       if (!node) {
         out.add(id)
         return

@@ -70,20 +70,28 @@ export class TreeReader {
     return checkNode(node, id, level, total)
   }
 
+  /**
+   * A node from local storage only: undefined when absent or corrupt (worth
+   * fetching); StoreError('EIO') when intact but not a valid manifest here.
+   */
+  storedNode(id: ChunkId, level: number | undefined, total: number): ManifestNode | undefined {
+    const { backend, cipher, cache } = this.c
+    let node = cache.get(id)
+    if (!node) {
+      const stored = backend.get(id)
+      if (!stored || chunkIdOf(stored) !== id) return undefined
+      const plain = cipher.open(stored)
+      if (!plain) throw eio(`chunk ${id} does not decrypt under this tree key`, id)
+      node = decodeNode(plain, id)
+      cache.set(id, node)
+    }
+    return checkNode(node, id, level, total)
+  }
+
   /** A node from local storage only; undefined when absent, corrupt or malformed. */
   localNode(id: ChunkId, level: number | undefined, total: number): ManifestNode | undefined {
-    const { backend, cipher, cache } = this.c
     try {
-      let node = cache.get(id)
-      if (!node) {
-        const stored = backend.get(id)
-        if (!stored || chunkIdOf(stored) !== id) return undefined
-        const plain = cipher.open(stored)
-        if (!plain) return undefined
-        node = decodeNode(plain, id)
-        cache.set(id, node)
-      }
-      return checkNode(node, id, level, total)
+      return this.storedNode(id, level, total)
     } catch (err) {
       if (err instanceof StoreError) return undefined
       throw err

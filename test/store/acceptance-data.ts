@@ -268,6 +268,10 @@ export function dataTests(make: MakeHarness): void {
     for (const [what, plain, size] of bad) {
       const id = put(plain)
       await rejectsWith(store.read({ id, size }, 0, size), 'EIO')
+      if (what !== 'leaf with wrong chunk length') {
+        // Replication must not ask peers forever for bytes it already holds intact.
+        await rejectsWith(store.missing({ id, size }), 'EIO')
+      }
       await rejectsWith(store.chunkIds({ id, size }), 'EIO').catch((err) => {
         // chunkIds only walks manifest nodes: a bad leaf *length* is caught when reading data.
         if (what !== 'leaf with wrong chunk length') throw err

@@ -121,14 +121,11 @@ export class TreeStorage {
     return this.st.shards.all().map((r) => r.shard)
   }
 
-  /** Saved pieces of a shard (snapshot first, then increments), or undefined when never saved. */
-  loadShard(shard: number): Uint8Array[] | undefined {
+  /** Saved pieces of a shard, or undefined when never saved. */
+  loadShard(shard: number): { snapshot: Uint8Array | null; increments: Uint8Array[] } | undefined {
     const row = this.st.shardGet.get(shard)
     if (!row) return undefined
-    const parts: Uint8Array[] = []
-    if (row.snapshot) parts.push(row.snapshot)
-    for (const r of this.st.incrs.all(shard)) parts.push(r.data)
-    return parts
+    return { snapshot: row.snapshot, increments: this.st.incrs.all(shard).map((r) => r.data) }
   }
 
   /** Append an incremental save; after COMPACT_AFTER of them, replace all by `snapshot()`. */

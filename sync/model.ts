@@ -137,8 +137,8 @@ export class TreeModel {
     return out
   }
 
-  /** Recompute everything from `all`; returns every group key holding a live member. */
-  rebuild(all: Iterable<RawInode>): Set<string> {
+  /** Recompute everything from `all`; returns every group key holding a live member (if `groups`). */
+  rebuild(all: Iterable<RawInode>, groups = true): Set<string> {
     this.raw.clear()
     this.byParent.clear()
     this.shardCounts.clear()
@@ -152,6 +152,7 @@ export class TreeModel {
     for (const r of all) changes.set(r.ino, r)
     this.update(changes)
     const keys = new Set<string>()
+    if (!groups) return keys
     for (const [k, s] of this.groups) for (const i of s) if (this.live.has(i)) keys.add(k)
     return keys
   }

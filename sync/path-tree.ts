@@ -77,7 +77,8 @@ export class AutomergePathTree implements PathTree {
   private readonly runtime: Runtime
   private readonly storage: TreeStorage
   private readonly view: ViewStore
-  private readonly model = new TreeModel()
+  /** Loaded on first use: queries read SQLite only, so opening a big tree costs nothing up front. */
+  private loadedModel: TreeModel | undefined
   private readonly docs: ShardDocs
   private pending = new Map<number, PendingOp[]>()
   private pendingContent = false
@@ -107,7 +108,6 @@ export class AutomergePathTree implements PathTree {
     if (this.storage.getMeta('dirty') === '1') {
       this.rebuildView()
     } else {
-      this.model.rebuild(this.storage.loadInodes())
       const r = this.storage.getMeta('root')
       if (r) this.root = JSON.parse(r)
     }
@@ -416,7 +416,7 @@ export class AutomergePathTree implements PathTree {
 
   /** Shards this replica holds (always includes shard 0). */
   shardIds(): number[] {
-    const s = new Set([0, ...this.storage.shardIds(), ...this.docs.loaded(), ...this.model.shards()])
+    const s = new Set([0, ...this.storage.shardIds(), ...this.docs.loaded()])
     return [...s].sort((a, b) => a - b)
   }
 
@@ -507,7 +507,8 @@ export class AutomergePathTree implements PathTree {
           else if (r !== 'absent') all.push(r)
         }
       }
-      const groups = this.model.rebuild(all)
+      this.loadedModel = new TreeModel()
+      const groups = this.loadedModel.rebuild(all)
       this.dirtyGroups.clear()
       this.dirtyRaws.clear()
       this.rootDirty = false
@@ -530,6 +531,14 @@ export class AutomergePathTree implements PathTree {
   }
 
   // ---- internals ----
+
+  private get model(): TreeModel {
+    if (!this.loadedModel) {
+      this.loadedModel = new TreeModel()
+      this.loadedModel.rebuild(this.storage.loadInodes(), false)
+    }
+    return this.loadedModel
+  }
 
   private open(): void {
     if (this.closed) throw new TreeError('EIO', 'path tree is closed')

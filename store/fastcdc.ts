@@ -134,6 +134,8 @@ export class Chunker {
   private readonly params: ChunkParams
   private readonly masks: Masks
   private buf: Uint8Array
+  /** Largest the buffer grows to; it starts small so chunking a small file allocates little. */
+  private readonly cap: number
   private start = 0
   private end = 0
   /** Where the scan of the current chunk resumes (-1: not started) and its hash so far. */
@@ -144,7 +146,8 @@ export class Chunker {
     checkParams(params)
     this.params = { ...params }
     this.masks = masksFor(params.avg)
-    this.buf = new Uint8Array(Math.max(bufferSize, 2 * params.max))
+    this.cap = Math.max(bufferSize, 2 * params.max)
+    this.buf = new Uint8Array(Math.min(this.cap, 64 * 1024))
   }
 
   /** Bytes buffered and not yet emitted. */
@@ -155,7 +158,7 @@ export class Chunker {
   *push(piece: Uint8Array): Generator<Uint8Array, void, undefined> {
     let off = 0
     while (off < piece.length) {
-      if (this.end === this.buf.length) this.compact()
+      if (this.end === this.buf.length) this.makeRoom()
       const n = Math.min(this.buf.length - this.end, piece.length - off)
       this.buf.set(piece.subarray(off, off + n), this.end)
       this.end += n
@@ -199,6 +202,22 @@ export class Chunker {
     this.scan = limit
     this.hash = scanHash
     return 0
+  }
+
+  /**
+   * Room for more input: grow while the buffer is below its cap and mostly
+   * pending bytes, else move the pending bytes to the front. At the cap (at
+   * least 2 × max) a full buffer always has a consumed prefix to reclaim,
+   * because a chunk is cut whenever max bytes are pending.
+   */
+  private makeRoom(): void {
+    if (this.buf.length < this.cap && this.start < this.buf.length / 2) {
+      const next = new Uint8Array(Math.min(this.cap, this.buf.length * 2))
+      next.set(this.buf.subarray(0, this.end))
+      this.buf = next
+    } else {
+      this.compact()
+    }
   }
 
   private compact(): void {

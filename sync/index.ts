@@ -2,7 +2,8 @@
 export type { SyncState } from './automerge.js'
 export { isTreeError, TreeError, type TreeErrorCode } from './errors.js'
 export { isValidName, NAME_MAX, validateName } from './names.js'
-export { APPLY_BATCH, AutomergePathTree, type PathTreeOptions } from './path-tree.js'
+export { AutomergePathTree, type PathTreeOptions } from './path-tree.js'
+export { APPLY_BATCH } from './replication.js'
 export * from './runtime.js'
 export { openTreeDatabase, type SqliteDb, TreeStorage } from './storage.js'
 export {

@@ -8,15 +8,7 @@
  * `commit()` leaves the view ahead of the documents; the `dirty` mark makes the
  * next open rebuild the view from the documents.
  */
-import {
-  chunkType,
-  type Doc,
-  decodeSyncMessage,
-  encodeSyncMessage,
-  exportSyncState,
-  initSyncState,
-  type SyncState,
-} from './automerge.js'
+import { type Doc, initSyncState, type SyncState } from './automerge.js'
 import { TreeError } from './errors.js'
 import {
   encodeContent,
@@ -33,7 +25,15 @@ import {
   validContent,
 } from './inode-codec.js'
 import { groupKey, LOST_INO, splitGroupKey, TreeModel } from './model.js'
-import { makeActor, makeInodeId, nodeOfActor, shardOf, validateName } from './names.js'
+import { makeActor, makeInodeId, shardOf, validateName } from './names.js'
+import {
+  applyMessage,
+  decodeMessage,
+  generateMessage,
+  historyOf,
+  sameHeads,
+  touchedKeys,
+} from './replication.js'
 import type { Runtime } from './runtime.js'
 import { ShardDocs } from './shard-docs.js'
 import { type SqliteDb, TreeStorage } from './storage.js'
@@ -66,9 +66,6 @@ interface PendingOp {
   ino: InodeId
   path?: string
 }
-
-/** Changes applied per `applyChanges` call when receiving (large batches cost minutes and GBs on big docs). */
-export const APPLY_BATCH = 64
 
 export class AutomergePathTree implements PathTree {
   readonly nodeId: string
@@ -430,28 +427,7 @@ export class AutomergePathTree implements PathTree {
     this.open()
     checkShard(shard)
     this.commit()
-    const doc = this.docs.get(shard)
-    const sentBefore = new Set(Object.keys(exportSyncState(peer).sentHashes))
-    const msg = doc.generateSyncMessage(peer)
-    if (!msg) return null
-    const decoded = decodeSyncMessage(msg)
-    if (decoded.changes.length === 0) return msg
-    // Automerge 3.5 packs the changes of a message into one document chunk,
-    // which the peer must apply in one go (seconds and hundreds of MB for a
-    // 1000-change backlog on an 8k-entry shard). Unless the peer has nothing
-    // yet (then the document chunk loads fastest), send the changes one by
-    // one, minus those the peer's heads already cover, so it can apply them
-    // in small batches.
-    const st = exportSyncState(peer)
-    const theirHeads = (st.theirHeads ?? []).filter((h) => doc.getChangeMetaByHash(h) !== null)
-    if (theirHeads.length === 0) return msg
-    const sent = Object.keys(st.sentHashes).filter((h) => !sentBefore.has(h))
-    const fresh = new Set(sent)
-    const changes: Uint8Array[] = []
-    for (const m of doc.getChangesMeta(theirHeads)) {
-      if (fresh.has(m.hash)) changes.push(doc.getChangeByHash(m.hash)!)
-    }
-    return encodeSyncMessage({ ...decoded, changes })
+    return generateMessage(this.docs.get(shard), peer)
   }
 
   /**
@@ -463,28 +439,12 @@ export class AutomergePathTree implements PathTree {
   receiveSyncMessage(shard: number, peer: SyncState, message: Uint8Array): void {
     this.open()
     checkShard(shard)
-    let decoded: ReturnType<typeof decodeSyncMessage>
-    try {
-      decoded = decodeSyncMessage(message)
-    } catch (e) {
-      throw new TreeError('EINVAL', `bad sync message: ${(e as Error).message}`)
-    }
+    const decoded = decodeMessage(message)
     this.commit()
     const doc = this.docs.get(shard)
     const before = doc.getHeads()
     try {
-      const chunks = decoded.changes
-      if (chunks.length > 1 && chunks.every((c) => chunkType(c) === 1 || chunkType(c) === 2)) {
-        const last = chunks.length - 1
-        for (let i = 0; i < last; i += APPLY_BATCH)
-          doc.applyChanges(chunks.slice(i, Math.min(i + APPLY_BATCH, last)))
-        // The last change goes through receiveSyncMessage itself: a message
-        // without changes whose heads we already have would make us skip our
-        // acknowledgement, and the peer would later resend everything.
-        doc.receiveSyncMessage(peer, encodeSyncMessage({ ...decoded, changes: chunks.slice(last) }))
-      } else {
-        doc.receiveSyncMessage(peer, message)
-      }
+      applyMessage(doc, peer, message, decoded)
     } catch (e) {
       // Whatever was applied stays applied (changes are atomic); persist it below.
       this.afterRemote(shard, before)
@@ -653,27 +613,11 @@ export class AutomergePathTree implements PathTree {
     if (sameHeads(before, after)) return
     const affected = new Set<InodeId>()
     let rootChanged = before.length === 0
-    // Keys touched by the new changes, read from the changes themselves: a
-    // diff omits concurrent values that do not change the winner, and those
-    // are exactly the conflicts the view must show.
-    const fresh = before.length === 0
-    const keys = new Set<string>(fresh ? doc.keys('_root') : [])
+    // A fresh shard takes every key; its history's overwritten content
+    // versions were never held here, so there is nothing to retain for them.
     const metas = doc.getChangesMeta(before)
-    for (const m of metas) {
-      // A fresh shard takes every key anyway; its history's overwritten content
-      // versions were never held here, so there is nothing to retain for them.
-      if (fresh) continue
-      for (const op of doc.getDecodedChangeByHash(m.hash)?.ops ?? []) {
-        const o = op as { obj?: unknown; key?: unknown; value?: unknown }
-        if (o.obj !== '_root' || typeof o.key !== 'string') continue
-        keys.add(o.key)
-        // Intermediate content versions (overwritten within the backlog) still count for retention.
-        if (o.key.endsWith('/content') && typeof o.value === 'string') {
-          const c = parseJsonSafe(o.value)
-          if (validContent(c)) this.storage.addContent(c)
-        }
-      }
-    }
+    const keys =
+      before.length === 0 ? doc.keys('_root') : touchedKeys(doc, metas, (c) => this.storage.addContent(c))
     for (const k of keys) {
       const ino = inodeOfKey(k)
       if (ino === undefined) rootChanged = true
@@ -681,7 +625,8 @@ export class AutomergePathTree implements PathTree {
       else if (k.endsWith('/loc')) this.corruptInodes++
     }
     this.storage.transaction(() => {
-      for (const m of metas) this.recordRemote(shard, m, after)
+      for (const m of metas)
+        for (const h of historyOf(m)) this.storage.addHistory({ ...h, shard, heads: after })
       this.docs.persist(shard)
       if (rootChanged && shard === 0) this.refreshRoot()
       this.refresh(affected)
@@ -690,45 +635,6 @@ export class AutomergePathTree implements PathTree {
     if (rootChanged && shard === 0) affected.add(ROOT_ID)
     this.emit({ inodes: [...affected], remote: true })
   }
-
-  private recordRemote(shard: number, m: ReturnType<Doc['getChangesMeta']>[number], heads: string[]): void {
-    const node = nodeOfActor(m.actor)
-    const meta = parseMessage(m.message)
-    const time = typeof meta.t === 'number' ? meta.t : m.time * 1000
-    const ops: Required<PendingOp>[] = []
-    if (Array.isArray(meta.ops)) {
-      for (const o of meta.ops) {
-        if (Array.isArray(o) && typeof o[1] === 'string' && typeof o[2] === 'string') {
-          const op = HIST_OPS.has(o[0]) ? (o[0] as HistOp) : 'other'
-          ops.push({ op, ino: o[1], path: o[2] })
-        }
-      }
-    }
-    if (ops.length === 0) ops.push({ op: 'other', ino: '', path: '' })
-    for (const o of ops) this.storage.addHistory({ version: m.hash, shard, time, node, ...o, heads })
-  }
-}
-
-function parseJsonSafe(s: string): unknown {
-  try {
-    return JSON.parse(s)
-  } catch {
-    return undefined
-  }
-}
-
-/** The JSON change message written by `commit` (anything else reads as empty). */
-function parseMessage(msg: string | null): { t?: unknown; ops?: unknown; c?: unknown } {
-  const v = msg ? parseJsonSafe(msg) : undefined
-  return typeof v === 'object' && v !== null ? (v as { t?: unknown; ops?: unknown; c?: unknown }) : {}
-}
-
-const HIST_OPS = new Set(['create', 'write', 'move', 'setattr', 'remove', 'resolve', 'other'])
-
-function sameHeads(a: string[], b: string[]): boolean {
-  if (a.length !== b.length) return false
-  const s = new Set(a)
-  return b.every((h) => s.has(h))
 }
 
 function checkMode(mode: number): void {

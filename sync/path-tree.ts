@@ -20,11 +20,9 @@ import {
   ROOT_MODE_KEY,
   ROOT_MTIME_KEY,
   readContentsAt,
-  readInode,
-  readRootAttrs,
   validContent,
 } from './inode-codec.js'
-import { groupKey, LOST_INO, splitGroupKey, TreeModel } from './model.js'
+import { LOST_INO } from './model.js'
 import { makeActor, makeInodeId, shardOf, validateName } from './names.js'
 import {
   applyMessage,
@@ -37,6 +35,7 @@ import {
 import type { Runtime } from './runtime.js'
 import { ShardDocs } from './shard-docs.js'
 import { type SqliteDb, TreeStorage } from './storage.js'
+import { TreeState } from './tree-state.js'
 import {
   type Conflict,
   type ContentVersion,
@@ -73,22 +72,13 @@ export class AutomergePathTree implements PathTree {
   readonly shardLimit: number
   private readonly runtime: Runtime
   private readonly storage: TreeStorage
-  private readonly view: ViewStore
-  /** Loaded on first use: queries read SQLite only, so opening a big tree costs nothing up front. */
-  private loadedModel: TreeModel | undefined
   private readonly docs: ShardDocs
+  private readonly s: TreeState
   private pending = new Map<number, PendingOp[]>()
   private pendingContent = false
-  private readonly dirtyGroups = new Set<string>()
-  private readonly dirtyRaws = new Map<InodeId, RawInode | undefined>()
-  private dirtyContents: ContentVersion[] = []
-  private rootDirty = false
   private touched = new Set<InodeId>()
   private readonly listeners = new Set<(c: TreeChange) => void>()
-  private root = { mode: 0o755, mtime: 0 }
   private closed = false
-  /** Inodes skipped because their stored values had the wrong shape. */
-  corruptInodes = 0
 
   constructor(opts: PathTreeOptions) {
     if (typeof opts.nodeId !== 'string' || opts.nodeId.length === 0)
@@ -99,28 +89,27 @@ export class AutomergePathTree implements PathTree {
     if (!Number.isSafeInteger(this.shardLimit) || this.shardLimit < 1)
       throw new TreeError('EINVAL', 'bad shardLimit')
     this.storage = new TreeStorage(opts.db)
-    this.view = new ViewStore(opts.db)
     this.actor = makeActor(this.nodeId, this.runtime.random.bytes(8))
     this.docs = new ShardDocs(this.storage, this.actor)
-    if (this.storage.getMeta('dirty') === '1') {
-      this.rebuildView()
-    } else {
-      const r = this.storage.getMeta('root')
-      if (r) this.root = JSON.parse(r)
-    }
+    this.s = new TreeState(this.storage, new ViewStore(opts.db), this.docs, () => this.pending.size > 0)
+  }
+
+  /** Inodes skipped because their stored values had the wrong shape. */
+  get corruptInodes(): number {
+    return this.s.corruptInodes
   }
 
   // ---- queries (answered from the SQLite view) ----
 
   get(ino: InodeId): Entry | undefined {
     if (ino === ROOT_ID) {
-      return { parent: ROOT_ID, name: '', ino: ROOT_ID, kind: 'dir', ...this.root, ctime: 0, size: 0 }
+      return { parent: ROOT_ID, name: '', ino: ROOT_ID, kind: 'dir', ...this.s.root, ctime: 0, size: 0 }
     }
-    return this.v.byIno(ino)
+    return this.s.v.byIno(ino)
   }
 
   lookup(parent: InodeId, name: string): Entry | undefined {
-    return this.v.lookup(parent, name)
+    return this.s.v.lookup(parent, name)
   }
 
   resolve(path: string): Entry | undefined {
@@ -129,7 +118,7 @@ export class AutomergePathTree implements PathTree {
     for (const part of path.split('/')) {
       if (part === '') continue
       if (cur.kind !== 'dir') return undefined
-      const next = this.v.lookup(cur.ino, part)
+      const next = this.s.v.lookup(cur.ino, part)
       if (!next) return undefined
       cur = next
     }
@@ -140,7 +129,7 @@ export class AutomergePathTree implements PathTree {
     const names: string[] = []
     let cur = ino
     for (let depth = 0; cur !== ROOT_ID; depth++) {
-      const e = this.v.byIno(cur)
+      const e = this.s.v.byIno(cur)
       if (!e || depth > 4096) return undefined
       names.push(e.name)
       cur = e.parent
@@ -149,11 +138,11 @@ export class AutomergePathTree implements PathTree {
   }
 
   readdir(parent: InodeId, after = '', limit = 1 << 30): Entry[] {
-    return this.v.readdir(parent, after, limit)
+    return this.s.v.readdir(parent, after, limit)
   }
 
   childCount(parent: InodeId): number {
-    return this.v.childCount(parent)
+    return this.s.v.childCount(parent)
   }
 
   // ---- local mutations ----
@@ -172,9 +161,9 @@ export class AutomergePathTree implements PathTree {
       throw new TreeError('EINVAL', 'bad content')
     }
     this.requireDir(parent)
-    if (this.model.nameTaken(parent, name)) throw new TreeError('EEXIST', `${name} exists`)
+    if (this.s.model.nameTaken(parent, name)) throw new TreeError('EEXIST', `${name} exists`)
     let shard = 0
-    while (this.model.shardCount(shard) >= this.shardLimit) shard++
+    while (this.s.model.shardCount(shard) >= this.shardLimit) shard++
     const ino = makeInodeId(shard, this.runtime.random.bytes(16))
     const now = this.runtime.clock.now()
     this.mutate(shard, () => {
@@ -213,7 +202,7 @@ export class AutomergePathTree implements PathTree {
         const doc = this.docs.get(0)
         if (attrs.mode !== undefined) doc.put('_root', ROOT_MODE_KEY, attrs.mode, 'int')
         if (attrs.mtime !== undefined) doc.put('_root', ROOT_MTIME_KEY, attrs.mtime, 'f64')
-        this.refreshRoot()
+        this.s.refreshRoot()
         return []
       })
       this.record(0, 'setattr', ROOT_ID, '/')
@@ -234,12 +223,12 @@ export class AutomergePathTree implements PathTree {
     validateName(newName)
     const r = this.requireVisible(ino)
     this.requireDir(newParent)
-    if (r.kind === 'dir' && this.model.isWithin(newParent, ino)) {
+    if (r.kind === 'dir' && this.s.model.isWithin(newParent, ino)) {
       throw new TreeError('EINVAL', 'cannot move a directory into its own subtree')
     }
-    const here = this.model.locationOf(ino)
+    const here = this.s.model.locationOf(ino)
     if (here?.parent === newParent && here.name === newName) return
-    if (this.model.nameTaken(newParent, newName)) throw new TreeError('EEXIST', `${newName} exists`)
+    if (this.s.model.nameTaken(newParent, newName)) throw new TreeError('EEXIST', `${newName} exists`)
     this.mutate(r.shard, () => {
       this.docs
         .get(r.shard)
@@ -252,7 +241,7 @@ export class AutomergePathTree implements PathTree {
   remove(ino: InodeId): void {
     this.open()
     const r = this.requireVisible(ino)
-    if (r.kind === 'dir' && this.model.hasLiveChildren(ino))
+    if (r.kind === 'dir' && this.s.model.hasLiveChildren(ino))
       throw new TreeError('ENOTEMPTY', 'directory not empty')
     const path = this.pathOf(ino) ?? ''
     // A file stays removed only while every content version present was seen here.
@@ -281,12 +270,12 @@ export class AutomergePathTree implements PathTree {
       this.record(r.shard, 'resolve', ino)
       return
     }
-    const e = this.v.byIno(ino)!
+    const e = this.s.v.byIno(ino)!
     if (e.conflict?.kind === 'name') {
       const parent = e.parent
       const name = keepVersion === 'dup' ? e.name : keepVersion
       validateName(name)
-      if (this.v.lookup(parent, name) && name !== e.name) throw new TreeError('EEXIST', `${name} exists`)
+      if (this.s.v.lookup(parent, name) && name !== e.name) throw new TreeError('EEXIST', `${name} exists`)
       this.mutate(r.shard, () => {
         this.docs
           .get(r.shard)
@@ -301,15 +290,15 @@ export class AutomergePathTree implements PathTree {
 
   conflicts(): Conflict[] {
     const out = new Map<string, Conflict>()
-    for (const row of this.v.conflictRows()) {
+    for (const row of this.s.v.conflictRows()) {
       const dir = this.pathOf(row.parent)
       if (dir === undefined) continue
       const copyPath = `${dir === '/' ? '' : dir}/${row.name}`
       if (row.conflict!.kind === 'content') {
-        const c = out.get(`c:${row.ino}`) ?? {
+        const c: Conflict = out.get(`c:${row.ino}`) ?? {
           path: this.pathOf(row.ino) ?? '',
           ino: row.ino,
-          kind: 'content' as const,
+          kind: 'content',
           copies: [],
         }
         out.set(`c:${row.ino}`, c)
@@ -320,7 +309,7 @@ export class AutomergePathTree implements PathTree {
           time: row.content!.time,
         })
       } else {
-        const raw = this.model.raw.get(row.ino)
+        const raw = this.s.model.raw.get(row.ino)
         out.set(`n:${row.ino}`, {
           path: `${dir === '/' ? '' : dir}/${row.base}`,
           ino: row.ino,
@@ -338,7 +327,7 @@ export class AutomergePathTree implements PathTree {
     const time = this.runtime.clock.now()
     const touched = [...this.touched]
     this.storage.transaction(() => {
-      this.flushNow()
+      this.s.flushNow()
       for (const [shard, pending] of this.pending) {
         const doc = this.docs.get(shard)
         const ops = pending.map((o) => ({ ...o, path: o.path ?? this.pathOf(o.ino) ?? '' }))
@@ -455,50 +444,15 @@ export class AutomergePathTree implements PathTree {
 
   /** Recompute the whole view from the documents (tests compare it with the incremental one). */
   rebuildView(): void {
-    this.storage.transaction(() => {
-      const all: RawInode[] = []
-      this.corruptInodes = 0
-      for (const shard of this.shardIds()) {
-        const doc = this.docs.get(shard)
-        for (const key of doc.keys('_root')) {
-          if (!key.endsWith('/loc')) continue
-          const r = readInode(doc, inodeOfKey(key)!)
-          if (r === 'corrupt' || (r !== 'absent' && r.shard !== shard)) this.corruptInodes++
-          else if (r !== 'absent') all.push(r)
-        }
-      }
-      this.loadedModel = new TreeModel()
-      const groups = this.loadedModel.rebuild(all)
-      this.dirtyGroups.clear()
-      this.dirtyRaws.clear()
-      this.rootDirty = false
-      this.storage.clearInodes()
-      for (const r of all) this.storage.putInode(r.ino, r)
-      this.view.clear()
-      for (const k of groups) {
-        const { parent, name } = splitGroupKey(k)
-        this.view.replaceGroup(parent, name, this.model.computeGroup(k))
-      }
-      this.root = readRootAttrs(this.docs.get(0))
-      this.storage.setMeta('root', JSON.stringify(this.root))
-      this.storage.setMeta('dirty', this.pending.size > 0 ? '1' : '0')
-    })
+    this.s.rebuild(this.shardIds())
   }
 
   /** Every view row in canonical order (for comparing replicas and rebuilds). */
   dumpView(): unknown[] {
-    return this.v.dump()
+    return this.s.v.dump()
   }
 
   // ---- internals ----
-
-  private get model(): TreeModel {
-    if (!this.loadedModel) {
-      this.loadedModel = new TreeModel()
-      this.loadedModel.rebuild(this.storage.loadInodes(), false)
-    }
-    return this.loadedModel
-  }
 
   private open(): void {
     if (this.closed) throw new TreeError('EIO', 'path tree is closed')
@@ -511,26 +465,25 @@ export class AutomergePathTree implements PathTree {
 
   private requireVisible(ino: InodeId): RawInode {
     if (ino === ROOT_ID || ino === LOST_INO) throw new TreeError('EINVAL', `cannot change ${ino}`)
-    const r = this.model.raw.get(ino)
-    if (!r || !this.model.isLive(ino)) throw new TreeError('ENOENT', `no inode ${ino}`)
+    const r = this.s.model.raw.get(ino)
+    if (!r || !this.s.model.isLive(ino)) throw new TreeError('ENOENT', `no inode ${ino}`)
     return r
   }
 
   private requireDir(ino: InodeId): void {
     if (ino === LOST_INO) throw new TreeError('EINVAL', 'lost+found is read-only')
     if (ino === ROOT_ID) return
-    const r = this.model.raw.get(ino)
-    if (!r || !this.model.isLive(ino)) throw new TreeError('ENOENT', `no directory ${ino}`)
+    const r = this.s.model.raw.get(ino)
+    if (!r || !this.s.model.isLive(ino)) throw new TreeError('ENOENT', `no directory ${ino}`)
     if (r.kind !== 'dir') throw new TreeError('ENOTDIR', `${ino} is not a directory`)
   }
 
   private putContent(doc: Doc, ino: InodeId, c: ContentVersion): void {
     doc.put('_root', fieldKey(ino, 'content'), encodeContent(c), 'str')
-    this.dirtyContents.push(c)
+    this.s.addContent(c)
     this.pendingContent = true
   }
 
-  /** Run one local mutation of `shard` and bring raw rows and view in step, atomically. */
   /**
    * Run one local mutation of `shard`: document ops, then the model. SQL
    * (raw rows, view) follows lazily in `flush`, at the latest in `commit`'s
@@ -539,71 +492,14 @@ export class AutomergePathTree implements PathTree {
   private mutate(shard: number, fn: () => InodeId[]): void {
     if (!this.pending.has(shard)) this.pending.set(shard, [])
     const inos = fn()
-    this.refresh(inos)
+    this.s.refresh(inos)
     for (const i of inos) this.touched.add(i)
-  }
-
-  /** The view, with pending model changes written first. */
-  private get v(): ViewStore {
-    this.flush()
-    return this.view
-  }
-
-  private flush(): void {
-    if (this.dirtyGroups.size === 0 && this.dirtyRaws.size === 0 && !this.rootDirty) return
-    this.storage.relaxedTransaction(() => this.flushNow())
-  }
-
-  /** Write pending raw rows, content registry entries and view groups (inside the caller's transaction). */
-  private flushNow(): void {
-    if (this.pending.size > 0) this.storage.setMeta('dirty', '1')
-    for (const [ino, raw] of this.dirtyRaws) {
-      this.storage.putInode(ino, raw)
-      if (raw) for (const c of raw.contents) this.storage.addContent(c)
-    }
-    for (const c of this.dirtyContents) this.storage.addContent(c)
-    if (this.rootDirty) this.storage.setMeta('root', JSON.stringify(this.root))
-    const work = [...this.dirtyGroups]
-    this.dirtyRaws.clear()
-    this.dirtyContents = []
-    this.dirtyGroups.clear()
-    this.rootDirty = false
-    const done = new Set<string>()
-    while (work.length > 0) {
-      const key = work.pop()!
-      if (done.has(key)) continue
-      done.add(key)
-      const { parent, name } = splitGroupKey(key)
-      this.view.replaceGroup(parent, name, this.model.computeGroup(key))
-      // Derived names elsewhere in this directory that wanted `name` may change with it.
-      for (const base of this.view.groupsWanting(parent, name)) work.push(groupKey(parent, base))
-    }
   }
 
   /** Note an op for the next commit's message and history; `path` defaults to the path at commit. */
   private record(shard: number, op: HistOp, ino: InodeId, path?: string): void {
     this.pending.get(shard)!.push({ op, ino, path })
     if (ino === ROOT_ID) this.touched.add(ROOT_ID)
-  }
-
-  private refreshRoot(): void {
-    this.root = readRootAttrs(this.docs.get(0))
-    this.rootDirty = true
-  }
-
-  /** Re-read inodes from their documents and update raw rows, model and view. */
-  private refresh(inos: Iterable<InodeId>): void {
-    const changes = new Map<InodeId, RawInode | undefined>()
-    for (const ino of inos) {
-      const shard = shardOf(ino)
-      if (shard === undefined || ino === ROOT_ID) continue
-      const r = readInode(this.docs.get(shard), ino)
-      if (r === 'corrupt') this.corruptInodes++
-      const raw = r === 'corrupt' || r === 'absent' ? undefined : r
-      changes.set(ino, raw)
-      this.dirtyRaws.set(ino, raw)
-    }
-    for (const k of this.model.update(changes)) this.dirtyGroups.add(k)
   }
 
   /** After remote changes reached `shard`: history, content registry, storage, view, listeners. */
@@ -622,15 +518,15 @@ export class AutomergePathTree implements PathTree {
       const ino = inodeOfKey(k)
       if (ino === undefined) rootChanged = true
       else if (shardOf(ino) === shard) affected.add(ino)
-      else if (k.endsWith('/loc')) this.corruptInodes++
+      else if (k.endsWith('/loc')) this.s.corruptInodes++
     }
     this.storage.transaction(() => {
       for (const m of metas)
         for (const h of historyOf(m)) this.storage.addHistory({ ...h, shard, heads: after })
       this.docs.persist(shard)
-      if (rootChanged && shard === 0) this.refreshRoot()
-      this.refresh(affected)
-      this.flushNow()
+      if (rootChanged && shard === 0) this.s.refreshRoot()
+      this.s.refresh(affected)
+      this.s.flushNow()
     })
     if (rootChanged && shard === 0) affected.add(ROOT_ID)
     this.emit({ inodes: [...affected], remote: true })

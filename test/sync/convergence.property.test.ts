@@ -272,7 +272,9 @@ function run(ops: Op[], seed: number): void {
     stats.contentCopies += e.filter((x) => x.conflict?.kind === 'content').length
     stats.nameCopies += e.filter((x) => x.conflict?.kind === 'name').length
     stats.lost += e.filter((x) => x.parent === 'lost+found').length
-    stats.overrides += (t[0] as unknown as { model: { overrideCount(): number } }).model.overrideCount()
+    stats.overrides += (
+      t[0] as unknown as { s: { model: { overrideCount(): number } } }
+    ).s.model.overrideCount()
     stats.shards = Math.max(stats.shards, t[0]!.shardIds().length)
   }
   assert.deepEqual(views[1], views[0], 'replicas 0 and 1 converge')

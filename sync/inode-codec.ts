@@ -20,7 +20,7 @@
  * `$root.mode` / `$root.mtime` of shard 0, so replicas never race to create it.
  */
 import type { Doc } from './automerge.js'
-import { compareOpIds, isValidName, shardOf } from './names.js'
+import { compareOpIds, isValidName, PATH_MAX, shardOf } from './names.js'
 import type { ContentVersion, InodeId, InodeKind } from './types.js'
 
 export const ROOT_MODE_KEY = '$root.mode'
@@ -174,7 +174,9 @@ export function readInode(doc: Doc, ino: InodeId): RawInode | 'absent' | 'corrup
   const [kind, ctime, origin, target] = meta as unknown[]
   if (kind !== 'file' && kind !== 'dir' && kind !== 'symlink') return 'corrupt'
   if (typeof ctime !== 'number' || !Number.isFinite(ctime) || typeof origin !== 'string') return 'corrupt'
-  if (kind === 'symlink' && typeof target !== 'string') return 'corrupt'
+  if (kind === 'symlink' && (typeof target !== 'string' || Buffer.byteLength(target, 'utf8') > PATH_MAX)) {
+    return 'corrupt'
+  }
   const mode = num(doc, fieldKey(ino, 'mode'))
   const mtime = num(doc, fieldKey(ino, 'mtime'))
   if (mode === undefined || mtime === undefined) return 'corrupt'

@@ -8,6 +8,8 @@ import { ROOT_ID } from './types.js'
 
 /** Longest name, in UTF-8 bytes. */
 export const NAME_MAX = 255
+/** Longest symlink target, in UTF-8 bytes. */
+export const PATH_MAX = 4096
 
 /** Throw a TreeError unless `name` is a valid directory entry name. */
 export function validateName(name: string): void {

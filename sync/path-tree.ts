@@ -23,7 +23,7 @@ import {
   validContent,
 } from './inode-codec.js'
 import { LOST_INO } from './model.js'
-import { makeActor, makeInodeId, shardOf, validateName } from './names.js'
+import { makeActor, makeInodeId, PATH_MAX, shardOf, validateName } from './names.js'
 import {
   applyMessage,
   decodeMessage,
@@ -156,6 +156,9 @@ export class AutomergePathTree implements PathTree {
     checkTime(opts.mtime)
     if (kind === 'symlink' && (typeof opts.target !== 'string' || opts.target.includes('\0'))) {
       throw new TreeError('EINVAL', 'symlink needs a target')
+    }
+    if (kind === 'symlink' && Buffer.byteLength(opts.target!, 'utf8') > PATH_MAX) {
+      throw new TreeError('ENAMETOOLONG', `symlink target longer than ${PATH_MAX} bytes`)
     }
     if (opts.content !== undefined && (kind !== 'file' || !validContent(opts.content))) {
       throw new TreeError('EINVAL', 'bad content')

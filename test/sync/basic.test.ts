@@ -125,6 +125,15 @@ describe('path tree: local operations', () => {
       code(() => tree.create(ROOT_ID, 'm', 'file', { mode: -1, mtime: 0 })),
       'EINVAL',
     )
+    const longTarget = { ...file, target: 'x'.repeat(4097) }
+    assert.equal(
+      code(() => tree.create(ROOT_ID, 'l', 'symlink', longTarget)),
+      'ENAMETOOLONG',
+    )
+    assert.equal(
+      code(() => tree.create(ROOT_ID, 'l', 'symlink', file)),
+      'EINVAL',
+    )
     const sub = tree.create(a, 'sub', 'dir', dir)
     assert.equal(
       code(() => tree.move(a, sub, 'x')),

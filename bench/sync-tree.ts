@@ -15,8 +15,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as A from '@automerge/automerge'
 import Database from 'better-sqlite3'
-import { createDoc, initSyncState } from '../sync/automerge.js'
+import { createDoc, type Doc, initSyncState, loadDoc, type SyncState } from '../sync/automerge.js'
 import { AutomergePathTree } from '../sync/path-tree.js'
+import { applyMessage, decodeMessage, generateMessage } from '../sync/replication.js'
 import { systemRuntime } from '../sync/runtime.js'
 import { openTreeDatabase } from '../sync/storage.js'
 import { syncTrees } from '../sync/sync-trees.js'
@@ -196,8 +197,65 @@ function baselineUnsharded(n: number): void {
   dst.free()
 }
 
+/**
+ * A backlog of 1000 small changes on an 8k-entry shard reaching a replica
+ * that has the rest: Automerge's own messages (one document chunk applied in
+ * one go) against ours (individual changes applied in batches of 64).
+ */
+function backlog(entries: number, changes: number): void {
+  const src = createDoc('aa01')
+  for (let i = 0; i < entries; i++) {
+    src.put('_root', `0.${i}/loc`, JSON.stringify(['p', `f${i}`, null, null]), 'str')
+    src.put('_root', `0.${i}/mode`, 0o644, 'int')
+    src.put('_root', `0.${i}/content`, JSON.stringify(content(i)), 'str')
+    if (i % 100 === 99) src.commit()
+  }
+  src.commit()
+  const saved = src.save()
+  for (let i = 0; i < changes; i++) {
+    src.put('_root', `0.${(i * 13) % entries}/mode`, 0o600 + (i % 8), 'int')
+    src.commit()
+  }
+  const full = src.save()
+  const run = (
+    gen: (d: Doc, s: SyncState) => Uint8Array | null,
+    recv: (d: Doc, s: SyncState, m: Uint8Array) => void,
+  ) => {
+    const a = loadDoc(full, 'aa02')
+    const b = loadDoc(saved, 'bb01')
+    const sa = initSyncState()
+    const sb = initSyncState()
+    gc()
+    const rss0 = process.memoryUsage().rss
+    const t = process.hrtime.bigint()
+    for (let r = 0; r < 20; r++) {
+      const m1 = gen(a, sa)
+      if (m1) recv(b, sb, m1)
+      const m2 = gen(b, sb)
+      if (m2) recv(a, sa, m2)
+      if (!m1 && !m2) break
+    }
+    const s = secs(t)
+    const grown = process.memoryUsage().rss - rss0
+    if (a.getHeads().join() !== b.getHeads().join()) throw new Error('backlog sync incomplete')
+    a.free()
+    b.free()
+    return `${s.toFixed(2)} s, RSS +${mb(grown)} MB`
+  }
+  const native = run(
+    (d, s) => d.generateSyncMessage(s),
+    (d, s, m) => d.receiveSyncMessage(s, m),
+  )
+  const ours = run(generateMessage, (d, s, m) => applyMessage(d, s, m, decodeMessage(m)))
+  console.log(
+    `backlog of ${changes} changes on a ${entries}-entry shard: ours (batched) ${ours}; baseline Automerge sync ${native}`,
+  )
+  src.free()
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'bt-bench-sync-'))
 try {
+  backlog(quick ? 500 : 8000, quick ? 100 : 1000)
   for (const n of sizes) {
     benchTree(n, dir)
     baselineSqlite(n, dir)

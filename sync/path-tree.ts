@@ -414,7 +414,11 @@ export class AutomergePathTree implements PathTree {
     return initSyncState()
   }
 
-  /** The next Automerge sync message for `shard` to a peer, or null when there is nothing to say. */
+  /**
+   * The next Automerge sync message for `shard` to a peer (`peer`: this
+   * replica's sync state for that peer and shard), or null when there is
+   * nothing to say. Pending local mutations are committed first.
+   */
   syncMessage(shard: number, peer: SyncState): Uint8Array | null {
     this.open()
     checkShard(shard)
@@ -423,10 +427,11 @@ export class AutomergePathTree implements PathTree {
   }
 
   /**
-   * Apply a peer's sync message for `shard`. Its changes are applied in
-   * batches of APPLY_BATCH, then the rest of the message (heads, bloom) is
-   * processed without changes; the view, history and storage follow in one
-   * transaction and listeners hear `{ remote: true }`.
+   * Apply a peer's sync message for `shard` (pending local mutations are
+   * committed first). Its changes are applied in batches of APPLY_BATCH (see
+   * replication.ts); the view, history and storage follow in one transaction
+   * and listeners hear `{ remote: true }`. A malformed message or change
+   * throws TreeError 'EINVAL'; what was valid before it stays applied.
    */
   receiveSyncMessage(shard: number, peer: SyncState, message: Uint8Array): void {
     this.open()

@@ -313,8 +313,10 @@ test('random concurrent operations on 3 replicas converge without losing inodes 
     return
   }
   fc.assert(
-    fc.property(fc.array(opArb, { minLength: 10, maxLength: 60 }), fc.nat(1000), (ops, seed) =>
-      run(ops, seed),
+    fc.property(
+      fc.array(opArb, { minLength: 10, maxLength: Number(process.env.BT_PROP_MAXLEN ?? 60) }),
+      fc.nat(1000),
+      (ops, seed) => run(ops, seed),
     ),
     {
       numRuns: Number(process.env.BT_PROP_RUNS ?? 60),
@@ -326,8 +328,10 @@ test('random concurrent operations on 3 replicas converge without losing inodes 
 
 test('concurrent directory moves (cycles), removals and writes converge', () => {
   fc.assert(
-    fc.property(fc.array(dirOpArb, { minLength: 10, maxLength: 50 }), fc.nat(1000), (ops, seed) =>
-      run(ops, seed),
+    fc.property(
+      fc.array(dirOpArb, { minLength: 10, maxLength: Number(process.env.BT_PROP_MAXLEN ?? 50) }),
+      fc.nat(1000),
+      (ops, seed) => run(ops, seed),
     ),
     { numRuns: Number(process.env.BT_PROP_RUNS ?? 40) },
   )

@@ -5,6 +5,7 @@
  * derived from, the history journal and the content-version registry.
  */
 import Database from 'better-sqlite3'
+import { TreeError } from './errors.js'
 import type { RawInode } from './inode-codec.js'
 import type { ContentVersion, HistoryEntry, InodeId } from './types.js'
 
@@ -33,6 +34,9 @@ CREATE INDEX IF NOT EXISTS tree_history_shard ON tree_history (shard, seq);
 CREATE TABLE IF NOT EXISTS tree_content (write TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
 `
 
+/** Layout version of the `tree_*` tables and of the shard documents' keys. */
+export const SCHEMA_VERSION = 1
+
 export interface HistoryRow extends HistoryEntry {
   seq: number
   shard: number
@@ -47,6 +51,14 @@ export class TreeStorage {
 
   constructor(readonly db: SqliteDb) {
     db.exec(SCHEMA)
+    const version = db
+      .prepare<[], { value: string }>("SELECT value FROM tree_meta WHERE key = 'schema'")
+      .get()
+    if (!version)
+      db.prepare("INSERT INTO tree_meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION))
+    else if (version.value !== String(SCHEMA_VERSION)) {
+      throw new TreeError('EIO', `tree database schema ${version.value}, this build reads ${SCHEMA_VERSION}`)
+    }
     this.st = {
       metaGet: db.prepare<[string], { value: string }>('SELECT value FROM tree_meta WHERE key = ?'),
       metaSet: db.prepare(

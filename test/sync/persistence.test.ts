@@ -70,3 +70,15 @@ test('uncommitted mutations at a crash are dropped on reopen: view rebuilt from 
   tree.close()
   db.close()
 })
+
+test('a database written by another schema version is refused, not misread', (t) => {
+  const path = join(tmpDir(t), 'tree.db')
+  const db = openTreeDatabase(path)
+  new AutomergePathTree({ db, nodeId: 'alice', runtime: new ManualRuntime(1) }).close()
+  db.prepare("UPDATE tree_meta SET value = '999' WHERE key = 'schema'").run()
+  assert.throws(
+    () => new AutomergePathTree({ db, nodeId: 'alice', runtime: new ManualRuntime(1) }),
+    /EIO.*schema/,
+  )
+  db.close()
+})

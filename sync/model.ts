@@ -61,6 +61,8 @@ export class TreeModel {
   private readonly live = new Set<InodeId>()
   private readonly liveKids = new Map<InodeId, number>()
   private dirty = new Set<string>()
+  /** Off while rebuilding from scratch: every group is recomputed anyway. */
+  private tracking = true
 
   constructor() {
     this.groups.set(groupKey(ROOT_ID, LOST_FOUND), new Set([LOST_INO]))
@@ -150,7 +152,12 @@ export class TreeModel {
     this.overrides = new Map()
     const changes = new Map<InodeId, RawInode>()
     for (const r of all) changes.set(r.ino, r)
-    this.update(changes)
+    this.tracking = false
+    try {
+      this.update(changes)
+    } finally {
+      this.tracking = true
+    }
     const keys = new Set<string>()
     if (!groups) return keys
     for (const [k, s] of this.groups) for (const i of s) if (this.live.has(i)) keys.add(k)
@@ -346,7 +353,7 @@ export class TreeModel {
   }
 
   private markLoc(l: Loc | undefined): void {
-    if (l) this.dirty.add(groupKey(l.parent, l.name))
+    if (l && this.tracking) this.dirty.add(groupKey(l.parent, l.name))
   }
 
   private relocate(affected: Set<InodeId>): void {

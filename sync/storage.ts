@@ -171,7 +171,9 @@ export class TreeStorage {
   }
 
   addHistory(h: Omit<HistoryRow, 'seq'>): void {
-    this.st.histAdd.run(h.version, h.shard, h.time, h.node, h.op, h.ino, h.path, JSON.stringify(h.heads))
+    // Heads equal to the change itself (every local commit) are stored as ''.
+    const heads = h.heads.length === 1 && h.heads[0] === h.version ? '' : JSON.stringify(h.heads)
+    this.st.histAdd.run(h.version, h.shard, h.time, h.node, h.op, h.ino, h.path, heads)
   }
 
   history(ino: InodeId | undefined, limit: number): HistoryRow[] {
@@ -213,5 +215,5 @@ interface HistRaw {
 }
 
 function toHistory(r: HistRaw): HistoryRow {
-  return { ...r, heads: JSON.parse(r.heads) as string[] }
+  return { ...r, heads: r.heads === '' ? [r.version] : (JSON.parse(r.heads) as string[]) }
 }

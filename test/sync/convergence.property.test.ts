@@ -288,6 +288,8 @@ function run(ops: Op[], seed: number): void {
       assert.ok(p, `path of ${e.ino}`)
       assert.equal(tree.resolve(p)?.ino, e.ino, `resolve(${p})`)
     }
+    const names = new Set(list.map((e) => `${e.parent}/${e.name}`))
+    assert.equal(names.size, list.length, 'no duplicate names in any directory')
     const seenInos = new Set(list.map((e) => e.ino))
     for (const ino of created)
       if (!removed.has(ino)) assert.ok(seenInos.has(ino), `inode ${ino} never removed is visible`)

@@ -26,7 +26,7 @@ export const APPLY_BATCH = 64
  * (seconds and hundreds of MB for a 1000-change backlog on an 8k-entry
  * shard). Unless the peer has nothing yet (then the document chunk loads
  * fastest), the changes go one by one, minus those the peer's heads already
- * cover, so the peer can apply them in small batches.
+ * cover, so the peer can apply them in small batches (in causal order).
  */
 export function generateMessage(doc: Doc, peer: SyncState): Uint8Array | null {
   const sentBefore = new Set(Object.keys(exportSyncState(peer).sentHashes))
@@ -35,8 +35,11 @@ export function generateMessage(doc: Doc, peer: SyncState): Uint8Array | null {
   const decoded = decodeSyncMessage(msg)
   if (decoded.changes.length === 0) return msg
   const st = exportSyncState(peer)
-  const theirHeads = (st.theirHeads ?? []).filter((h) => doc.getChangeMetaByHash(h) !== null)
-  if (theirHeads.length === 0) return msg
+  const theirs = st.theirHeads ?? []
+  if (theirs.length === 0) return msg
+  // Changes outside the causal past of their heads that we know; none known
+  // (unrelated histories, e.g. a shard both sides started offline): all.
+  const theirHeads = theirs.filter((h) => doc.getChangeMetaByHash(h) !== null)
   const fresh = new Set(Object.keys(st.sentHashes).filter((h) => !sentBefore.has(h)))
   const changes: Uint8Array[] = []
   for (const m of doc.getChangesMeta(theirHeads)) {

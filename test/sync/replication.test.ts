@@ -113,3 +113,24 @@ test('three replicas with tiny shards converge through chained partial syncs', (
   assert.deepEqual(listing(c!), listing(b!))
   assert.ok(listing(a!).includes('/top file 644'))
 })
+
+test('replicas that started a shard independently (unrelated histories) converge', () => {
+  const a = memTree('alice').tree
+  const b = memTree('bob').tree
+  for (let i = 0; i < 150; i++) {
+    a.create(ROOT_ID, `a${i}`, 'file', file)
+    b.create(ROOT_ID, `b${i}`, 'file', file)
+    if (i % 10 === 9) {
+      a.commit()
+      b.commit()
+    }
+  }
+  a.create(ROOT_ID, 'same', 'file', file)
+  b.create(ROOT_ID, 'same', 'file', file)
+  a.commit()
+  b.commit()
+  syncTrees(a, b)
+  assert.equal(a.childCount(ROOT_ID), 302)
+  assert.deepEqual(a.dumpView(), b.dumpView())
+  assert.equal(a.conflicts().length, 1)
+})

@@ -13,12 +13,14 @@ import {
   MemoryChunkBackend,
   type RandomAccessSource,
 } from '../store/index.js'
+import { benchArgs } from './args.js'
 
 const MiB = 1024 * 1024
-const args = process.argv.slice(2)
-const quick = args.includes('--quick')
-const at = args.indexOf('--size-mib')
-const sizeMiB = at >= 0 ? Number(args[at + 1]) : quick ? 8 : 256
+const opts = benchArgs('store-dedup', 'New chunk bytes stored after a 1 MiB edit in the middle of a file.', {
+  'size-mib': { full: [256], quick: [8], help: 'file size in MiB' },
+})
+const quick = opts.quick
+const sizeMiB = opts['size-mib'][0]!
 const KEY = new Uint8Array(32).fill(5)
 
 const secs = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9

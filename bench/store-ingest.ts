@@ -14,12 +14,14 @@ import { open } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createContentStore, openStoreDatabase, SqliteChunkBackend } from '../store/index.js'
+import { benchArgs } from './args.js'
 
 const MiB = 1024 * 1024
-const args = process.argv.slice(2)
-const quick = args.includes('--quick')
-const at = args.indexOf('--size-mib')
-const sizeMiB = at >= 0 ? Number(args[at + 1]) : quick ? 16 : 1024
+const opts = benchArgs('store-ingest', 'Ingest and sequential read of one file, beside b3sum and fs reads.', {
+  'size-mib': { full: [1024], quick: [16], help: 'file size in MiB' },
+})
+const quick = opts.quick
+const sizeMiB = opts['size-mib'][0]!
 
 const secs = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9
 const mbps = (bytes: number, s: number): string => `${(bytes / 1e6 / s).toFixed(0)} MB/s`

@@ -22,11 +22,17 @@ import { systemRuntime } from '../sync/runtime.js'
 import { openTreeDatabase } from '../sync/storage.js'
 import { syncTrees } from '../sync/sync-trees.js'
 import { ROOT_ID } from '../sync/types.js'
+import { benchArgs } from './args.js'
 
-const args = process.argv.slice(2)
-const quick = args.includes('--quick')
-const at = args.indexOf('--sizes')
-const sizes = at >= 0 ? args[at + 1]!.split(',').map(Number) : quick ? [500, 2000] : [10_000, 100_000]
+const opts = benchArgs(
+  'sync-tree',
+  'Path tree build, save, load, sync to an empty replica, small changes, RSS.',
+  {
+    sizes: { full: [10_000, 100_000], quick: [500, 2000], help: 'tree sizes (entries)', list: true },
+  },
+)
+const quick = opts.quick
+const sizes = opts.sizes
 
 const secs = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9
 const mb = (b: number) => (b / 1e6).toFixed(1)

@@ -15,16 +15,19 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openDiskVolume } from '../node/open-tree.js'
 import { systemRuntime } from '../sync/runtime.js'
+import { benchArgs } from './args.js'
 
 const MiB = 1024 * 1024
-const args = process.argv.slice(2)
-const quick = args.includes('--quick')
-const opt = (name: string, dflt: number) => {
-  const i = args.indexOf(name)
-  return i >= 0 ? Number(args[i + 1]) : dflt
-}
-const sizeMiB = opt('--size-mib', quick ? 8 : 1024)
-const files = opt('--files', quick ? 100 : 3000)
+const opts = benchArgs(
+  'volume-ops',
+  'Copy-on-write edit of a large file and small-file creates through the Volume.',
+  {
+    'size-mib': { full: [1024], quick: [8], help: 'large file size in MiB' },
+    files: { full: [3000], quick: [100], help: 'small files to create' },
+  },
+)
+const sizeMiB = opts['size-mib'][0]!
+const files = opts.files[0]!
 
 async function* randomStream(bytes: number): AsyncGenerator<Uint8Array> {
   for (let done = 0; done < bytes; done += MiB) yield randomBytes(Math.min(MiB, bytes - done))

@@ -68,24 +68,29 @@ export function syncTrees(
         ...decodeShardSummary(encodeShardSummary(b.shardIds())),
       ]),
     ].sort((x, y) => x - y)
+  /** Send one message for `shard` from `from` to `to`, if `from` has one; true when sent. */
+  const send = (
+    from: AutomergePathTree,
+    fromStates: PeerSyncStates,
+    to: AutomergePathTree,
+    toStates: PeerSyncStates,
+    shard: number,
+  ): boolean => {
+    const m = from.syncMessage(shard, fromStates.get(shard))
+    if (!m) return false
+    stats.messages++
+    stats.bytes += m.length
+    to.receiveSyncMessage(shard, toStates.get(shard), m)
+    return true
+  }
   const maxRounds = opts.maxRounds ?? 1000
   for (let round = 0; round < maxRounds; round++) {
     let sent = false
     for (const shard of shards) {
-      const m1 = a.syncMessage(shard, sa.get(shard))
-      if (m1) {
-        sent = true
-        stats.messages++
-        stats.bytes += m1.length
-        b.receiveSyncMessage(shard, sb.get(shard), m1)
-      }
-      const m2 = b.syncMessage(shard, sb.get(shard))
-      if (m2) {
-        sent = true
-        stats.messages++
-        stats.bytes += m2.length
-        a.receiveSyncMessage(shard, sa.get(shard), m2)
-      }
+      // Both directions every round (no short-circuit): a's message may make b answer.
+      const ab = send(a, sa, b, sb, shard)
+      const ba = send(b, sb, a, sa, shard)
+      sent = sent || ab || ba
     }
     if (!sent) return stats
   }

@@ -28,6 +28,22 @@ type Op =
 const R = 3
 const idx = fc.nat(50)
 const rep = fc.nat(R - 1)
+/** Move an inode to a (parent, name); targets may be directories, so cycles arise. */
+const moveArb = fc.record({
+  t: fc.constant('move' as const),
+  r: rep,
+  target: idx,
+  parent: idx,
+  name: fc.nat(NAMES.length - 1),
+})
+/** Sync two replicas, on the shards selected by the mask (partial syncs). */
+const syncArb = fc.record({
+  t: fc.constant('sync' as const),
+  a: rep,
+  b: rep,
+  shardMask: fc.integer({ min: 0, max: 255 }),
+})
+
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 4,
@@ -51,24 +67,13 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   {
     weight: 3,
-    arbitrary: fc.record({
-      t: fc.constant('move' as const),
-      r: rep,
-      target: idx,
-      parent: idx,
-      name: fc.nat(NAMES.length - 1),
-    }),
+    arbitrary: moveArb,
   },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('remove' as const), r: rep, target: idx }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('resolve' as const), r: rep, pick: idx }) },
   {
     weight: 1,
-    arbitrary: fc.record({
-      t: fc.constant('sync' as const),
-      a: rep,
-      b: rep,
-      shardMask: fc.integer({ min: 0, max: 255 }),
-    }),
+    arbitrary: syncArb,
   },
 )
 
@@ -86,24 +91,13 @@ const dirOpArb: fc.Arbitrary<Op> = fc.oneof(
   },
   {
     weight: 5,
-    arbitrary: fc.record({
-      t: fc.constant('move' as const),
-      r: rep,
-      target: idx,
-      parent: idx,
-      name: fc.nat(NAMES.length - 1),
-    }),
+    arbitrary: moveArb,
   },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('remove' as const), r: rep, target: idx }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('write' as const), r: rep, target: idx }) },
   {
     weight: 1,
-    arbitrary: fc.record({
-      t: fc.constant('sync' as const),
-      a: rep,
-      b: rep,
-      shardMask: fc.integer({ min: 0, max: 255 }),
-    }),
+    arbitrary: syncArb,
   },
 )
 

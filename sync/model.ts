@@ -11,16 +11,13 @@
  */
 import { isTombstoned, type RawInode } from './inode-codec.js'
 import { compareOpIds, conflictName } from './names.js'
-import { type ContentVersion, type InodeId, type InodeKind, LOST_FOUND, ROOT_ID } from './types.js'
+import { type Entry, type InodeId, LOST_FOUND, ROOT_ID } from './types.js'
 
 /** Inode id of the virtual `/lost+found` directory. */
 export const LOST_INO: InodeId = LOST_FOUND
 
-/** One visible row: a name in a directory. */
-export interface EntryRow {
-  parent: InodeId
-  name: string
-  ino: InodeId
+/** One visible row: a name in a directory (an `Entry` with how its name was derived). */
+export interface EntryRow extends Omit<Entry, 'conflict'> {
   /** The raw name of the group this row was derived from. */
   base: string
   /** The derived name before disambiguation (equal to `name` for primary rows). */
@@ -28,13 +25,6 @@ export interface EntryRow {
   /** 0 = primary, 1 = duplicate-name loser, 2 = losing content version. */
   ckind: 0 | 1 | 2
   version: string | null
-  kind: InodeKind
-  mode: number
-  mtime: number
-  ctime: number
-  size: number
-  content?: ContentVersion
-  target?: string
 }
 
 interface Loc {

@@ -1,15 +1,25 @@
 /**
- * SQLite `ChunkBackend` (better-sqlite3). Chunk bytes live inline in the
- * database: with WAL, 64 KiB blobs write at ~290 MB/s here, and index and data
- * commit in one transaction, so a crash never leaves one without the other.
+ * SQLite `ChunkBackend` (better-sqlite3). Chunk bytes live inline in a
+ * database: with WAL, 64 KiB blobs write at ~290 MB/s here.
  *
- * The node shares one database per tree between the path tree and the store,
- * so this backend takes an open `Database` and only adds `store_*` tables.
+ * The node shares one metadata database per tree between the path tree and the
+ * store, so this backend takes an open `Database` and only adds `store_*`
+ * tables. Chunk blobs either live in that same database (one file: index and
+ * data commit together) or, with `chunkDb`, in a second database with large
+ * pages, so that the metadata database can use small pages (small commits) —
+ * see `split-chunks.ts` for the commit order that keeps that crash-safe.
  */
 import Database from 'better-sqlite3'
 import { type ChunkBackend, type ChunkId, type RootRecord, StoreError } from './types.js'
 
 type DB = Database.Database
+
+const CHUNK_SCHEMA = `
+CREATE TABLE IF NOT EXISTS store_chunks (id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS store_totals (
+  k INTEGER PRIMARY KEY CHECK (k = 0), chunks INTEGER NOT NULL, bytes INTEGER NOT NULL
+);
+`
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS store_chunks (id TEXT PRIMARY KEY, data BLOB NOT NULL);
@@ -23,10 +33,10 @@ CREATE TABLE IF NOT EXISTS store_totals (
 );
 `
 
-/** Create the store's tables in `db` if they do not exist. */
-export function createStoreTables(db: DB): void {
+/** Create the store's tables in `db` if they do not exist (`chunksOnly`: blob tables only). */
+export function createStoreTables(db: DB, chunksOnly = false): void {
   db.transaction(() => {
-    db.exec(SCHEMA)
+    db.exec(chunksOnly ? CHUNK_SCHEMA : SCHEMA)
     if (db.prepare('SELECT 1 FROM store_totals WHERE k = 0').get() === undefined) {
       // First open: count what is there once (a full scan), then maintain the totals.
       db.prepare(
@@ -43,18 +53,19 @@ export function createStoreTables(db: DB): void {
  */
 export function openStoreDatabase(
   path: string,
-  options: { busyTimeoutMs?: number; pageSize?: number } = {},
+  options: { busyTimeoutMs?: number; pageSize?: number; chunksOnly?: boolean } = {},
 ): DB {
   const db = new Database(path)
   try {
     // Only takes effect on a new database (before WAL is set). 64 KiB pages hold a chunk in one
     // overflow chain of few pages: measured here ~2-3x faster chunk inserts and reads than 4 KiB
-    // pages, while small commits (path tree operations) cost the same (fsync-bound).
+    // pages; but small commits (path tree operations) are ~1.6x slower than with 4 KiB pages, so a
+    // volume keeps its metadata in a 4 KiB-page database and only the blobs in a 64 KiB one.
     db.pragma(`page_size = ${options.pageSize ?? 65536}`)
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = FULL')
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`)
-    createStoreTables(db)
+    createStoreTables(db, options.chunksOnly)
   } catch (err) {
     db.close()
     throw err
@@ -93,30 +104,55 @@ const toRoot = (r: RootRow): RootRecord => ({
 })
 
 export interface SqliteChunkBackendOptions {
-  /** Close the database in `close()` (default false: the database belongs to the caller). */
+  /** Close the database(s) in `close()` (default false: the databases belong to the caller). */
   ownsDatabase?: boolean
+  /**
+   * A separate database for the chunk blobs (`store_chunks`, `store_totals`), e.g. opened with
+   * `openStoreDatabase(path, { chunksOnly: true })`. Blob writes then commit on their own, before
+   * the metadata transaction that references them; blob deletes are applied after it commits. A
+   * crash in between leaves only unreferenced blobs, which gc sweeps. Default: `db` itself.
+   */
+  chunkDb?: DB
+}
+
+function chunkStatements(db: DB) {
+  return {
+    has: db.prepare('SELECT 1 FROM store_chunks WHERE id = ?').pluck(),
+    get: db.prepare('SELECT data FROM store_chunks WHERE id = ?').pluck(),
+    insert: db.prepare('INSERT OR IGNORE INTO store_chunks (id, data) VALUES (?, ?)'),
+    replace: db.prepare('INSERT OR REPLACE INTO store_chunks (id, data) VALUES (?, ?)'),
+    del: db.prepare('DELETE FROM store_chunks WHERE id = ?'),
+    list: db.prepare('SELECT id FROM store_chunks').pluck(),
+    // Totals are maintained on every insert and delete: summing blob lengths would read every page.
+    stats: db.prepare('SELECT chunks, bytes AS storedBytes FROM store_totals WHERE k = 0'),
+    addTotals: db.prepare('UPDATE store_totals SET chunks = chunks + ?, bytes = bytes + ? WHERE k = 0'),
+    size: db.prepare('SELECT length(data) FROM store_chunks WHERE id = ?').pluck(),
+  }
 }
 
 export class SqliteChunkBackend implements ChunkBackend {
   private readonly s
+  /** Statements on the chunk database (`db` itself unless split). */
+  private readonly c
+  private readonly cdb: DB
+  private readonly split: boolean
+  /** Split mode: blob deletes of the open metadata transaction, applied once it commits. */
+  private pendingDeletes = new Set<ChunkId>()
   private closed = false
 
   constructor(
     private readonly db: DB,
     private readonly options: SqliteChunkBackendOptions = {},
   ) {
+    this.cdb = options.chunkDb ?? db
+    this.split = this.cdb !== db
     createStoreTables(db)
+    if (this.split) {
+      createStoreTables(this.cdb, true)
+      migrateChunks(db, this.cdb)
+    }
+    this.c = chunkStatements(this.cdb)
     this.s = {
-      has: db.prepare('SELECT 1 FROM store_chunks WHERE id = ?').pluck(),
-      get: db.prepare('SELECT data FROM store_chunks WHERE id = ?').pluck(),
-      insert: db.prepare('INSERT OR IGNORE INTO store_chunks (id, data) VALUES (?, ?)'),
-      replace: db.prepare('INSERT OR REPLACE INTO store_chunks (id, data) VALUES (?, ?)'),
-      del: db.prepare('DELETE FROM store_chunks WHERE id = ?'),
-      list: db.prepare('SELECT id FROM store_chunks').pluck(),
-      // Totals are maintained on every insert and delete: summing blob lengths would read every page.
-      stats: db.prepare('SELECT chunks, bytes AS storedBytes FROM store_totals WHERE k = 0'),
-      addTotals: db.prepare('UPDATE store_totals SET chunks = chunks + ?, bytes = bytes + ? WHERE k = 0'),
-      size: db.prepare('SELECT length(data) FROM store_chunks WHERE id = ?').pluck(),
       rootStats: db.prepare(
         'SELECT count(*) AS manifests, coalesce(sum(size * refs), 0) AS logicalBytes FROM store_roots WHERE refs > 0',
       ),
@@ -137,6 +173,7 @@ export class SqliteChunkBackend implements ChunkBackend {
              AND NOT EXISTS (SELECT 1 FROM store_roots o WHERE o.id = n.id AND o.refs > 0)`,
         )
         .pluck(),
+      rootLive: db.prepare('SELECT 1 FROM store_roots WHERE id = ? AND refs > 0').pluck(),
       unrefChunks: db
         .prepare(
           `SELECT c.id FROM store_chunks c
@@ -156,64 +193,79 @@ export class SqliteChunkBackend implements ChunkBackend {
 
   has(id: ChunkId): boolean {
     this.check()
-    return this.s.has.get(id) !== undefined
+    return !this.pendingDeletes.has(id) && this.c.has.get(id) !== undefined
   }
 
   get(id: ChunkId): Uint8Array | undefined {
     this.check()
-    return this.s.get.get(id) as Buffer | undefined
+    if (this.pendingDeletes.has(id)) return undefined
+    return this.c.get.get(id) as Buffer | undefined
   }
 
   putMany(chunks: { id: ChunkId; data: Uint8Array }[]): void {
-    this.transaction(() => {
+    this.chunkTransaction(() => {
       let n = 0
       let bytes = 0
       for (const c of chunks) {
-        if (this.s.insert.run(c.id, buf(c.data)).changes > 0) {
+        this.pendingDeletes.delete(c.id)
+        if (this.c.insert.run(c.id, buf(c.data)).changes > 0) {
           n++
           bytes += c.data.length
         }
       }
-      if (n > 0) this.s.addTotals.run(n, bytes)
+      if (n > 0) this.c.addTotals.run(n, bytes)
     })
   }
 
   replace(id: ChunkId, data: Uint8Array): void {
-    this.transaction(() => {
-      const old = this.s.size.get(id) as number | undefined
-      this.s.replace.run(id, buf(data))
-      this.s.addTotals.run(old === undefined ? 1 : 0, data.length - (old ?? 0))
+    this.chunkTransaction(() => {
+      this.pendingDeletes.delete(id)
+      const old = this.c.size.get(id) as number | undefined
+      this.c.replace.run(id, buf(data))
+      this.c.addTotals.run(old === undefined ? 1 : 0, data.length - (old ?? 0))
     })
   }
 
   deleteMany(ids: ChunkId[]): void {
-    this.transaction(() => {
+    this.check()
+    if (this.split && this.db.inTransaction) {
+      // Metadata that may still reference these blobs commits first; see transaction().
+      for (const id of ids) this.pendingDeletes.add(id)
+      return
+    }
+    this.deleteNow(ids)
+  }
+
+  private deleteNow(ids: Iterable<ChunkId>): void {
+    this.chunkTransaction(() => {
       let n = 0
       let bytes = 0
       for (const id of ids) {
-        const size = this.s.size.get(id) as number | undefined
+        const size = this.c.size.get(id) as number | undefined
         if (size === undefined) continue
-        this.s.del.run(id)
+        this.c.del.run(id)
         n++
         bytes += size
       }
-      if (n > 0) this.s.addTotals.run(-n, -bytes)
+      if (n > 0) this.c.addTotals.run(-n, -bytes)
     })
   }
 
   sizeOf(id: ChunkId): number | undefined {
     this.check()
-    return this.s.size.get(id) as number | undefined
+    if (this.pendingDeletes.has(id)) return undefined
+    return this.c.size.get(id) as number | undefined
   }
 
   listChunks(): ChunkId[] {
     this.check()
-    return this.s.list.all() as ChunkId[]
+    const all = this.c.list.all() as ChunkId[]
+    return this.pendingDeletes.size === 0 ? all : all.filter((id) => !this.pendingDeletes.has(id))
   }
 
   chunkStats(): { chunks: number; storedBytes: number } {
     this.check()
-    return this.s.stats.get() as { chunks: number; storedBytes: number }
+    return this.c.stats.get() as { chunks: number; storedBytes: number }
   }
 
   addNode(id: ChunkId, children: ChunkId[]): boolean {
@@ -256,7 +308,12 @@ export class SqliteChunkBackend implements ChunkBackend {
 
   unreferencedChunks(): ChunkId[] {
     this.check()
-    return this.s.unrefChunks.all() as ChunkId[]
+    if (!this.split) return this.s.unrefChunks.all() as ChunkId[]
+    // The blobs are in another file: check each against the metadata (point lookups).
+    const { refGet, hasNode, rootLive } = this.s
+    return this.listChunks().filter(
+      (id) => refGet.get(id) === undefined && hasNode.get(id) === undefined && rootLive.get(id) === undefined,
+    )
   }
 
   getRoot(id: ChunkId): RootRecord | undefined {
@@ -287,17 +344,76 @@ export class SqliteChunkBackend implements ChunkBackend {
 
   transaction<T>(fn: () => T): T {
     this.check()
-    // better-sqlite3 turns a nested call into a savepoint inside the outer transaction.
-    return this.db.transaction(fn)()
+    if (!this.split) return this.db.transaction(fn)() // nested calls become savepoints
+    const outer = !this.db.inTransaction
+    const before = outer || this.pendingDeletes.size === 0 ? undefined : new Set(this.pendingDeletes)
+    let result: T
+    try {
+      result = this.db.transaction(fn)()
+    } catch (e) {
+      // The (sub)transaction rolled back: so do the blob deletes it asked for.
+      this.pendingDeletes = before ?? new Set()
+      throw e
+    }
+    if (outer && this.pendingDeletes.size > 0) {
+      // The metadata no longer referencing these blobs is committed: now delete them. A crash
+      // before this point leaves unreferenced blobs, which the next gc deletes.
+      const ids = this.pendingDeletes
+      this.pendingDeletes = new Set()
+      this.deleteNow(ids)
+    }
+    return result
+  }
+
+  /** Run `fn` as a transaction of the chunk database: in split mode it commits on its own. */
+  private chunkTransaction(fn: () => void): void {
+    this.check()
+    if (this.split) this.cdb.transaction(fn)()
+    else this.db.transaction(fn)()
   }
 
   close(): void {
     if (this.closed) return
     this.closed = true
-    if (this.options.ownsDatabase) this.db.close()
+    if (this.options.ownsDatabase) {
+      this.db.close()
+      if (this.split) this.cdb.close()
+    }
   }
 
   private check(): void {
     if (this.closed) throw new StoreError('ECLOSED', 'chunk backend is closed')
   }
+}
+
+/**
+ * Move blobs left in the metadata database (a volume from before the split) to the chunk
+ * database: copied and committed there first, then removed from the metadata database, so a
+ * crash in between only leaves copies that the next open moves again (INSERT OR IGNORE).
+ */
+function migrateChunks(meta: DB, chunks: DB): void {
+  const list = meta.prepare('SELECT id FROM store_chunks LIMIT 256').pluck()
+  const get = meta.prepare('SELECT data FROM store_chunks WHERE id = ?').pluck()
+  const del = meta.prepare('DELETE FROM store_chunks WHERE id = ?')
+  const c = chunkStatements(chunks)
+  for (;;) {
+    const ids = list.all() as ChunkId[]
+    if (ids.length === 0) break
+    chunks.transaction(() => {
+      let n = 0
+      let bytes = 0
+      for (const id of ids) {
+        const data = get.get(id) as Buffer
+        if (c.insert.run(id, data).changes > 0) {
+          n++
+          bytes += data.length
+        }
+      }
+      if (n > 0) c.addTotals.run(n, bytes)
+    })()
+    meta.transaction(() => {
+      for (const id of ids) del.run(id)
+    })()
+  }
+  meta.prepare('UPDATE store_totals SET chunks = 0, bytes = 0 WHERE k = 0').run()
 }

@@ -4,7 +4,7 @@ import { constants } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
-import { openDiskVolume, openMemoryVolume, TREE_DB } from '../../node/open-tree.js'
+import { CHUNKS_DB, openDiskVolume, openMemoryVolume } from '../../node/open-tree.js'
 import { MemoryChunkBackend } from '../../store/memory-backend.js'
 import { ManualRuntime } from '../../sync/runtime.js'
 import { tmpDir } from '../helpers/tmp.js'
@@ -27,7 +27,7 @@ test('disk: a chunk corrupted on disk makes reads fail with EIO and verify name 
   const victim = dataChunks[1]!
   await v.close()
 
-  const db = new Database(join(dir, TREE_DB))
+  const db = new Database(join(dir, CHUNKS_DB))
   const stored = db.prepare('SELECT data FROM store_chunks WHERE id = ?').pluck().get(victim) as Buffer
   stored[stored.length >> 1]! ^= 0x40
   db.prepare('UPDATE store_chunks SET data = ? WHERE id = ?').run(stored, victim)

@@ -138,6 +138,8 @@ export class SqliteChunkBackend implements ChunkBackend {
   private readonly split: boolean
   /** Split mode: blob deletes of the open metadata transaction, applied once it commits. */
   private pendingDeletes = new Set<ChunkId>()
+  /** Split mode: blobs first inserted inside the open metadata transaction (undone if it rolls back). */
+  private inserted: ChunkId[] = []
   private closed = false
 
   constructor(
@@ -209,6 +211,7 @@ export class SqliteChunkBackend implements ChunkBackend {
       for (const c of chunks) {
         this.pendingDeletes.delete(c.id)
         if (this.c.insert.run(c.id, buf(c.data)).changes > 0) {
+          if (this.split && this.db.inTransaction) this.inserted.push(c.id)
           n++
           bytes += c.data.length
         }
@@ -347,14 +350,19 @@ export class SqliteChunkBackend implements ChunkBackend {
     if (!this.split) return this.db.transaction(fn)() // nested calls become savepoints
     const outer = !this.db.inTransaction
     const before = outer || this.pendingDeletes.size === 0 ? undefined : new Set(this.pendingDeletes)
+    const mark = this.inserted.length
     let result: T
     try {
       result = this.db.transaction(fn)()
     } catch (e) {
-      // The (sub)transaction rolled back: so do the blob deletes it asked for.
+      // The (sub)transaction rolled back: so do the blob deletes it asked for, and the blobs it
+      // added go again (as they would in one database; a crash instead leaves them to gc).
       this.pendingDeletes = before ?? new Set()
+      const undo = this.inserted.splice(mark)
+      if (undo.length > 0) this.deleteNow(undo)
       throw e
     }
+    if (outer) this.inserted = []
     if (outer && this.pendingDeletes.size > 0) {
       // The metadata no longer referencing these blobs is committed: now delete them. A crash
       // before this point leaves unreferenced blobs, which the next gc deletes.

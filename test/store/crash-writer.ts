@@ -5,7 +5,8 @@
  * dropped instead (orphans for gc) and gc runs now and then, so a SIGKILL can
  * land in any of these phases.
  *
- * Usage: node crash-writer.js <db path> <seed>
+ * Usage: node crash-writer.js <db path> <seed> [split]
+ * (`split`: chunk blobs in `<db path>.chunks`, as a volume keeps them in chunks.db).
  */
 import { createHash } from 'node:crypto'
 import { writeSync } from 'node:fs'
@@ -13,6 +14,14 @@ import { createContentStore, openStoreDatabase, SqliteChunkBackend } from '../..
 import { prng, seededBytes } from './util.js'
 
 export const CRASH_KEY = new Uint8Array(32).fill(42)
+
+/** The backend over `path` (and `<path>.chunks` when `split`), owning its databases. */
+export function openCrashBackend(path: string, split: boolean): SqliteChunkBackend {
+  const db = openStoreDatabase(path, split ? { pageSize: 4096 } : {})
+  if (!split) return new SqliteChunkBackend(db, { ownsDatabase: true })
+  const chunkDb = openStoreDatabase(`${path}.chunks`, { chunksOnly: true })
+  return new SqliteChunkBackend(db, { ownsDatabase: true, chunkDb })
+}
 
 async function* pieces(data: Uint8Array, rnd: (n: number) => number): AsyncIterable<Uint8Array> {
   let o = 0
@@ -26,11 +35,11 @@ async function* pieces(data: Uint8Array, rnd: (n: number) => number): AsyncItera
 }
 
 async function main(): Promise<void> {
-  const [path, seedArg] = process.argv.slice(2)
-  if (!path || !seedArg) throw new Error('usage: crash-writer <db> <seed>')
+  const [path, seedArg, mode] = process.argv.slice(2)
+  if (!path || !seedArg) throw new Error('usage: crash-writer <db> <seed> [split]')
   const seed = Number(seedArg)
   const rnd = prng(seed)
-  const store = createContentStore(new SqliteChunkBackend(openStoreDatabase(path), { ownsDatabase: true }), {
+  const store = createContentStore(openCrashBackend(path, mode === 'split'), {
     key: CRASH_KEY,
     batchBytes: 512 * 1024,
   })

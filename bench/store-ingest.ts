@@ -65,8 +65,13 @@ async function main(): Promise<void> {
     else
       console.log(`  baseline b3sum (hash only, multi-threaded): ${mbps(bytes, b3s)}  (${b3s.toFixed(2)} s)`)
 
+    // The layout of a volume: metadata in tree.db (4 KiB pages), blobs in chunks.db (64 KiB pages).
+    const chunkDb = openStoreDatabase(join(dir, 'chunks.db'), { chunksOnly: true })
     const store = createContentStore(
-      new SqliteChunkBackend(openStoreDatabase(join(dir, 'tree.db')), { ownsDatabase: true }),
+      new SqliteChunkBackend(openStoreDatabase(join(dir, 'tree.db'), { pageSize: 4096 }), {
+        ownsDatabase: true,
+        chunkDb,
+      }),
       { key: new Uint8Array(32).fill(3) },
     )
     const rss0 = process.memoryUsage().rss

@@ -140,6 +140,8 @@ export class SqliteChunkBackend implements ChunkBackend {
   private pendingDeletes = new Set<ChunkId>()
   /** Split mode: blobs first inserted inside the open metadata transaction (undone if it rolls back). */
   private inserted: ChunkId[] = []
+  /** The metadata database's `synchronous` level (2 = FULL), restored after a lazy commit. */
+  private readonly syncLevel: number
   private closed = false
 
   constructor(
@@ -154,6 +156,7 @@ export class SqliteChunkBackend implements ChunkBackend {
       migrateChunks(db, this.cdb)
     }
     this.c = chunkStatements(this.cdb)
+    this.syncLevel = Number(db.pragma('synchronous', { simple: true }))
     this.s = {
       rootStats: db.prepare(
         'SELECT count(*) AS manifests, coalesce(sum(size * refs), 0) AS logicalBytes FROM store_roots WHERE refs > 0',
@@ -345,10 +348,20 @@ export class SqliteChunkBackend implements ChunkBackend {
     return (this.s.listRoots.all() as RootRow[]).map(toRoot)
   }
 
-  transaction<T>(fn: () => T): T {
+  transaction<T>(fn: () => T, options: { lazy?: boolean } = {}): T {
     this.check()
     if (!this.split) return this.db.transaction(fn)() // nested calls become savepoints
     const outer = !this.db.inTransaction
+    if (outer && options.lazy && this.syncLevel > 1) {
+      // Split mode only (blobs commit durably on their own): a WAL commit at synchronous=NORMAL
+      // is atomic but not fsync'd; the next FULL commit on this database fsyncs it too.
+      this.db.pragma('synchronous = NORMAL')
+      try {
+        return this.transaction(fn)
+      } finally {
+        this.db.pragma(`synchronous = ${this.syncLevel}`)
+      }
+    }
     const before = outer || this.pendingDeletes.size === 0 ? undefined : new Set(this.pendingDeletes)
     const mark = this.inserted.length
     let result: T

@@ -83,8 +83,14 @@ export interface ChunkBackend {
   get(id: ChunkId): Uint8Array | undefined
   /** Insert chunks (ignoring ones already present); atomic as a batch. */
   putMany(chunks: { id: ChunkId; data: Uint8Array }[]): void
-  /** Run fn atomically (nested calls join the outer transaction). */
-  transaction<T>(fn: () => T): T
+  /**
+   * Run fn atomically (nested calls join the outer transaction). `lazy`: the
+   * commit of the metadata part need not be durable on its own — a crash may
+   * lose it (atomically) unless a later durable commit follows. Only for
+   * records a crash makes garbage anyway (the node records of a write not yet
+   * retained); chunk bytes stay durable. Backends may ignore it.
+   */
+  transaction<T>(fn: () => T, options?: { lazy?: boolean }): T
   close(): void
 
   /** Insert or overwrite one chunk (repairs a corrupt copy). */

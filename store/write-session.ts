@@ -126,10 +126,16 @@ export class WriteSession {
     this.nodes = []
     this.batchSize = 0
     const { backend } = this.ctx
-    backend.transaction(() => {
-      backend.putMany(batch)
-      for (const n of nodes) backend.addNode(n.id, n.children)
-    })
+    // Lazy: the chunks are durable once putMany returns; the node records only matter once the
+    // result is retained, and that commit is durable (and makes these durable with it). A crash
+    // before it drops the lease anyway, so gc would sweep what these records describe.
+    backend.transaction(
+      () => {
+        backend.putMany(batch)
+        for (const n of nodes) backend.addNode(n.id, n.children)
+      },
+      { lazy: true },
+    )
     // A committed node record counts its children, and the node itself stays leased until its
     // own parent is committed: the children need no lease of their own any more. This keeps the
     // lease set to the unfinished edge of the tree instead of every chunk of a 10 GiB file.

@@ -157,7 +157,9 @@ export interface ContentStoreOptions {
 export interface ContentStore {
   /**
    * Chunk, encrypt and store a stream. Resolves once chunks and manifest are
-   * durable. The returned ref is protected from gc by an in-process lease
+   * durable (with a separate chunk database, the manifest's node records —
+   * bookkeeping for gc — become durable with the next durable commit, e.g.
+   * the `retain`; a crash before it makes the write an orphan anyway). The returned ref is protected from gc by an in-process lease
    * until `retain` or `drop` is called for it (a crash drops the lease, so gc
    * collects the orphan).
    */

@@ -140,6 +140,8 @@ export class SqliteChunkBackend implements ChunkBackend {
   private pendingDeletes = new Set<ChunkId>()
   /** Split mode: blobs first inserted inside the open metadata transaction (undone if it rolls back). */
   private inserted: ChunkId[] = []
+  /** Split mode: nesting depth of transaction(). */
+  private depth = 0
   /** The metadata database's `synchronous` level (2 = FULL), restored after a lazy commit. */
   private readonly syncLevel: number
   private closed = false
@@ -214,7 +216,7 @@ export class SqliteChunkBackend implements ChunkBackend {
       for (const c of chunks) {
         this.pendingDeletes.delete(c.id)
         if (this.c.insert.run(c.id, buf(c.data)).changes > 0) {
-          if (this.split && this.db.inTransaction) this.inserted.push(c.id)
+          if (this.depth > 0) this.inserted.push(c.id)
           n++
           bytes += c.data.length
         }
@@ -235,6 +237,9 @@ export class SqliteChunkBackend implements ChunkBackend {
   deleteMany(ids: ChunkId[]): void {
     this.check()
     if (this.split && this.db.inTransaction) {
+      // Only our own transaction() knows when (and whether) the metadata commits.
+      if (this.depth === 0)
+        throw new StoreError('EINVAL', 'blob deletes must run inside the backend transaction')
       // Metadata that may still reference these blobs commits first; see transaction().
       for (const id of ids) this.pendingDeletes.add(id)
       return
@@ -365,6 +370,7 @@ export class SqliteChunkBackend implements ChunkBackend {
     const before = outer || this.pendingDeletes.size === 0 ? undefined : new Set(this.pendingDeletes)
     const mark = this.inserted.length
     let result: T
+    this.depth++
     try {
       result = this.db.transaction(fn)()
     } catch (e) {
@@ -374,6 +380,8 @@ export class SqliteChunkBackend implements ChunkBackend {
       const undo = this.inserted.splice(mark)
       if (undo.length > 0) this.deleteNow(undo)
       throw e
+    } finally {
+      this.depth--
     }
     if (outer) this.inserted = []
     if (outer && this.pendingDeletes.size > 0) {

@@ -113,6 +113,19 @@ test('blob deletes wait for the metadata commit and roll back with it', (t) => {
   assert.deepEqual(backend.chunkStats(), { chunks: 1, storedBytes: b.data.length })
 })
 
+test('blob deletes inside a transaction the backend did not open are refused', (t) => {
+  const dir = tmpDir(t, 'bt-split-')
+  const db = openStoreDatabase(join(dir, 'tree.db'), { pageSize: 4096 })
+  const chunkDb = openStoreDatabase(join(dir, 'chunks.db'), { chunksOnly: true })
+  const backend = new SqliteChunkBackend(db, { ownsDatabase: true, chunkDb })
+  t.after(() => backend.close())
+  const a = blob(7)
+  backend.putMany([a])
+  // The backend would not know when (or whether) that transaction commits.
+  assert.throws(() => db.transaction(() => backend.deleteMany([a.id]))(), /backend transaction/)
+  assert.equal(backend.has(a.id), true)
+})
+
 test('a store kept in one database moves its blobs to the chunk database on open', async (t) => {
   const dir = tmpDir(t, 'bt-split-')
   const legacy = new SqliteChunkBackend(openStoreDatabase(join(dir, 'tree.db')), { ownsDatabase: true })

@@ -425,9 +425,11 @@ function migrateChunks(meta: DB, chunks: DB): void {
   const get = meta.prepare('SELECT data FROM store_chunks WHERE id = ?').pluck()
   const del = meta.prepare('DELETE FROM store_chunks WHERE id = ?')
   const c = chunkStatements(chunks)
+  let moved = false
   for (;;) {
     const ids = list.all() as ChunkId[]
     if (ids.length === 0) break
+    moved = true
     chunks.transaction(() => {
       let n = 0
       let bytes = 0
@@ -444,5 +446,5 @@ function migrateChunks(meta: DB, chunks: DB): void {
       for (const id of ids) del.run(id)
     })()
   }
-  meta.prepare('UPDATE store_totals SET chunks = 0, bytes = 0 WHERE k = 0').run()
+  if (moved) meta.prepare('UPDATE store_totals SET chunks = 0, bytes = 0 WHERE k = 0').run()
 }

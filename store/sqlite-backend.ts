@@ -7,7 +7,7 @@
  * tables. Chunk blobs either live in that same database (one file: index and
  * data commit together) or, with `chunkDb`, in a second database with large
  * pages, so that the metadata database can use small pages (small commits) —
- * see `split-chunks.ts` for the commit order that keeps that crash-safe.
+ * see `transaction()` and `deleteMany()` below for the commit order that keeps that crash-safe.
  */
 import Database from 'better-sqlite3'
 import { type ChunkBackend, type ChunkId, type RootRecord, StoreError } from './types.js'

@@ -1,7 +1,9 @@
 /**
  * Composition of a tree's Volume: one SQLite database holding the path tree
- * and the content store (so a commit is one transaction), a staging area,
- * and the retention ledger. Time and ids come from the injected Runtime.
+ * and the content store's records (so a commit is one transaction), a second
+ * one holding the chunk bytes (disk volumes: `chunks.db`, committed before the
+ * records that reference them), a staging area, and the retention ledger.
+ * Time and ids come from the injected Runtime.
  */
 import { mkdirSync, statfsSync } from 'node:fs'
 import { join } from 'node:path'

@@ -49,7 +49,8 @@ export class FsError extends Error {
     readonly code: FsErrorCode,
     /** The path or object concerned, when known. */
     readonly path?: string,
-    detail?: string,
+    /** Extra context shown in parentheses after the reason. */
+    readonly detail?: string,
   ) {
     super(`${path ? `${path}: ` : ''}${MESSAGES[code]}${detail ? ` (${detail})` : ''}`)
   }

@@ -1,0 +1,42 @@
+/**
+ * Errors about the node and its trees (not about a path inside a tree, which
+ * are `FsError`). `subject` names what the error is about (a tree name, the
+ * data dir, a ticket); the CLI prints `bt: <command> <subject>: <message>`.
+ */
+export type NodeErrorCode =
+  /** No tree of that name on this node. */
+  | 'ENOTREE'
+  /** A tree of that name already exists. */
+  | 'ETREEEXISTS'
+  /** A name (tree, path component) is not acceptable. */
+  | 'EBADNAME'
+  /** The data dir has no identity yet (`bt init`). */
+  | 'ENOTINIT'
+  /** `bt init` on a data dir that already has an identity. */
+  | 'EINITIALIZED'
+  /** Another process holds the data dir's lock. */
+  | 'ELOCKED'
+  /** A data dir file is unreadable or inconsistent. */
+  | 'ECORRUPT'
+  /** The daemon could not be reached, or broke the local API protocol. */
+  | 'EDAEMON'
+  /** A key could not be unsealed or unwrapped. */
+  | 'EKEY'
+  /** A request the node does not support. */
+  | 'ENOTSUP'
+
+export class NodeError extends Error {
+  override name = 'NodeError'
+  constructor(
+    readonly code: NodeErrorCode,
+    /** What the error is about (tree name, data dir path, ...), when known. */
+    readonly subject: string | undefined,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export function isNodeError(e: unknown): e is NodeError {
+  return e instanceof NodeError
+}

@@ -1,0 +1,55 @@
+/**
+ * Contract of tpm/: protecting a node's master secret at rest. tpm/ imports
+ * nothing of ours; the node (node/identity.ts) stores the JSON record that
+ * `protectSecret` returns in its key file and calls `unprotectSecret` on start.
+ */
+
+/** How a secret is protected at rest. */
+export type Protection = 'none' | 'passphrase' | 'tpm'
+
+/**
+ * A protected secret, JSON-serialisable (binary fields base64). `protection`
+ * says which mode made it; the rest is that mode's own data. A record is
+ * never silently converted to a weaker mode.
+ */
+export interface ProtectedSecret {
+  protection: Protection
+  /** Format version of this mode's record. */
+  v: number
+  [field: string]: unknown
+}
+
+export interface ProtectOptions {
+  protection: Protection
+  /** passphrase mode: where the passphrase comes from (prompt, `BT_PASSPHRASE`). */
+  passphrase?: () => Promise<string>
+  /** tpm mode: which TPM (`/dev/tpmrm0`, `swtpm:HOST:PORT`, `unix:PATH`). */
+  tpm?: string
+  /** tpm mode: PCR indexes (SHA-256 bank) the seal is bound to. */
+  pcrs?: number[]
+}
+
+export type UnprotectOptions = Omit<ProtectOptions, 'protection'>
+
+/** Errors of tpm/: `code` is stable, `message` is one clear line for the user. */
+export type TpmErrorCode =
+  | 'EBADRECORD'
+  | 'EPASSPHRASE'
+  | 'ENOTPM'
+  | 'ETPM'
+  | 'EPCR'
+  | 'EPROTO'
+  | 'ETIMEDOUT'
+  | 'EWRONGTPM'
+
+export class TpmError extends Error {
+  override name = 'TpmError'
+  constructor(
+    readonly code: TpmErrorCode,
+    message: string,
+    /** TPM response code, when the TPM answered with an error. */
+    readonly rc?: number,
+  ) {
+    super(message)
+  }
+}

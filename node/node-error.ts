@@ -24,6 +24,8 @@ export type NodeErrorCode =
   | 'EKEY'
   /** A request the node does not support. */
   | 'ENOTSUP'
+  /** The node is shutting down (or this handle was closed). */
+  | 'ECLOSED'
 
 export class NodeError extends Error {
   override name = 'NodeError'

@@ -124,6 +124,7 @@ function compose(
     owner: { uid: o.uid ?? process.getuid?.() ?? 0, gid: o.gid ?? process.getgid?.() ?? 0 },
     space,
     countEntries: entryCounter(db),
+    countFiles: fileCounter(db),
     onClose: () => {
       try {
         db.close()
@@ -152,6 +153,22 @@ function entryCounter(db: Database.Database): () => number {
       return Number(stmt.pluck().get() ?? 0)
     } catch {
       return 0
+    }
+  }
+}
+
+/** Live files and their bytes from the materialized view (zeros if its schema is not the expected one). */
+function fileCounter(db: Database.Database): () => { files: number; bytes: number } {
+  let stmt: Database.Statement | undefined
+  return () => {
+    try {
+      stmt ??= db.prepare(
+        "SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM tree_entry WHERE kind = 'file'",
+      )
+      const r = stmt.get() as { files: number; bytes: number }
+      return { files: Number(r.files), bytes: Number(r.bytes) }
+    } catch {
+      return { files: 0, bytes: 0 }
     }
   }
 }

@@ -60,6 +60,8 @@ export interface TreeVolumeInit {
   space: () => SpaceInfo
   /** Number of entries in the tree, for statfs `files` (default: not counted, 0). */
   countEntries?: () => number
+  /** Live regular files and their total size, for `bt df` (default: not counted, zeros). */
+  countFiles?: () => { files: number; bytes: number }
   /** Called last by `close()` (closes the shared database). */
   onClose?: () => void
 }
@@ -438,6 +440,11 @@ export class TreeVolume implements Volume {
   }
 
   // ---- store maintenance ----
+
+  /** Live regular files of the tree (conflict copies included) and their total logical size. */
+  usage(): { files: number; bytes: number } {
+    return this.c.countFiles?.() ?? { files: 0, bytes: 0 }
+  }
 
   gc(): Promise<GcReport> {
     return guard(undefined, () => {

@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS tree_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS tree_shard (shard INTEGER PRIMARY KEY, snapshot BLOB, increments INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS tree_shard_incr (seq INTEGER PRIMARY KEY AUTOINCREMENT, shard INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS tree_shard_incr_shard ON tree_shard_incr (shard, seq);
+CREATE TABLE IF NOT EXISTS tree_shard_log (
+  shard INTEGER PRIMARY KEY, increments INTEGER NOT NULL, incr_bytes INTEGER NOT NULL, snap_bytes INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tree_inode (ino TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tree_history (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, version TEXT NOT NULL, shard INTEGER NOT NULL, time REAL NOT NULL,
@@ -43,8 +45,15 @@ export interface HistoryRow extends HistoryEntry {
   heads: string[]
 }
 
-/** Increments appended to a shard before it is compacted into a new snapshot. */
+/**
+ * Compaction of a shard's increments into a new snapshot: at least
+ * COMPACT_AFTER increments, and their bytes at least half the snapshot's
+ * (so the cost of re-saving a large shard is amortised over as many bytes of
+ * changes as it writes), or COMPACT_MAX increments whatever their size (so
+ * loading never applies an unbounded list).
+ */
 export const COMPACT_AFTER = 64
+export const COMPACT_MAX = 2048
 
 export class TreeStorage {
   private readonly st
@@ -59,6 +68,14 @@ export class TreeStorage {
     else if (version.value !== String(SCHEMA_VERSION)) {
       throw new TreeError('EIO', `tree database schema ${version.value}, this build reads ${SCHEMA_VERSION}`)
     }
+    // Shard bookkeeping lives in its own small rows (updating tree_shard would rewrite the snapshot
+    // blob on every commit); fill it for shards written before it existed.
+    db.exec(`INSERT OR IGNORE INTO tree_shard_log (shard, increments, incr_bytes, snap_bytes)
+      SELECT s.shard,
+        (SELECT count(*) FROM tree_shard_incr i WHERE i.shard = s.shard),
+        (SELECT coalesce(sum(length(i.data)), 0) FROM tree_shard_incr i WHERE i.shard = s.shard),
+        coalesce(length(s.snapshot), 0)
+      FROM tree_shard s`)
     this.st = {
       metaGet: db.prepare<[string], { value: string }>('SELECT value FROM tree_meta WHERE key = ?'),
       metaSet: db.prepare(
@@ -76,7 +93,18 @@ export class TreeStorage {
       shardEnsure: db.prepare(
         'INSERT OR IGNORE INTO tree_shard (shard, snapshot, increments) VALUES (?, NULL, 0)',
       ),
-      shardBump: db.prepare('UPDATE tree_shard SET increments = increments + 1 WHERE shard = ?'),
+      logEnsure: db.prepare(
+        'INSERT OR IGNORE INTO tree_shard_log (shard, increments, incr_bytes, snap_bytes) VALUES (?, 0, 0, 0)',
+      ),
+      logGet: db.prepare<[number], { increments: number; incr_bytes: number; snap_bytes: number }>(
+        'SELECT increments, incr_bytes, snap_bytes FROM tree_shard_log WHERE shard = ?',
+      ),
+      logBump: db.prepare(
+        'UPDATE tree_shard_log SET increments = increments + 1, incr_bytes = incr_bytes + ? WHERE shard = ?',
+      ),
+      logSnap: db.prepare(
+        'UPDATE tree_shard_log SET increments = 0, incr_bytes = 0, snap_bytes = ? WHERE shard = ?',
+      ),
       shardSnap: db.prepare('UPDATE tree_shard SET snapshot = ?, increments = 0 WHERE shard = ?'),
       inodes: db.prepare<[], { data: string }>('SELECT data FROM tree_inode'),
       inodePut: db.prepare('INSERT OR REPLACE INTO tree_inode (ino, data) VALUES (?, ?)'),
@@ -140,20 +168,32 @@ export class TreeStorage {
     return { snapshot: row.snapshot, increments: this.st.incrs.all(shard).map((r) => r.data) }
   }
 
-  /** Append an incremental save; after COMPACT_AFTER of them, replace all by `snapshot()`. */
+  /** Append an incremental save; replace all by `snapshot()` when due (see COMPACT_AFTER). */
   appendShard(shard: number, incr: Uint8Array, snapshot: () => Uint8Array): void {
-    this.st.shardEnsure.run(shard)
+    let log = this.st.logGet.get(shard)
+    if (!log) {
+      this.st.shardEnsure.run(shard)
+      this.st.logEnsure.run(shard)
+      log = { increments: 0, incr_bytes: 0, snap_bytes: 0 }
+    }
     if (incr.length > 0) {
       this.st.incrAdd.run(shard, incr)
-      this.st.shardBump.run(shard)
+      this.st.logBump.run(incr.length, shard)
+      log.increments++
+      log.incr_bytes += incr.length
     }
-    const row = this.st.shardGet.get(shard)!
-    if (row.increments >= COMPACT_AFTER) this.compactShard(shard, snapshot())
+    if (
+      log.increments >= COMPACT_MAX ||
+      (log.increments >= COMPACT_AFTER && log.incr_bytes * 2 >= log.snap_bytes)
+    )
+      this.compactShard(shard, snapshot())
   }
 
   compactShard(shard: number, snapshot: Uint8Array): void {
     this.st.shardEnsure.run(shard)
+    this.st.logEnsure.run(shard)
     this.st.shardSnap.run(snapshot, shard)
+    this.st.logSnap.run(snapshot.length, shard)
     this.st.incrDel.run(shard)
   }
 

@@ -50,3 +50,21 @@ test('systemRuntime gives distinct random bytes and a real clock', () => {
   assert.notEqual(toHex(rt.random.bytes(16)), toHex(rt.random.bytes(16)))
   assert.ok(Math.abs(rt.clock.now() - Date.now()) < 1000)
 })
+
+test('systemRuntime random: exact lengths across pool refills, no repeats, no zero runs', () => {
+  const rt = systemRuntime()
+  const seen = new Set<string>()
+  let zeros = 0
+  for (let i = 0; i < 2000; i++) {
+    const n = [1, 7, 16, 33, 255, 256, 257, 4000][i % 8]!
+    const b = rt.random.bytes(n)
+    assert.equal(b.length, n)
+    if (n >= 16) {
+      const h = toHex(b)
+      assert.ok(!seen.has(h))
+      seen.add(h)
+      if (/^(00)+$/.test(h)) zeros++
+    }
+  }
+  assert.equal(zeros, 0)
+})

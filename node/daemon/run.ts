@@ -16,7 +16,7 @@ import { ApiServer } from './server.js'
 export interface RunDaemonOptions {
   home: string
   unlock?: UnprotectOptions
-  /** Log sink, one line per call (default: stderr). Lines are prefixed with an ISO time. */
+  /** Log sink, one line per call (default: stderr, each line prefixed with an ISO time). */
   log?: (line: string) => void
   /** Called once the node serves. */
   onReady?: (info: { pid: number; socket: string }) => void
@@ -32,8 +32,7 @@ export interface RunDaemonOptions {
 
 /** Run the daemon until it is asked to stop; resolves once it has stopped cleanly. */
 export async function runDaemon(o: RunDaemonOptions): Promise<void> {
-  const sink = o.log ?? ((line: string) => process.stderr.write(`${line}\n`))
-  const log = (line: string) => sink(`${new Date().toISOString()} ${line}`)
+  const log = o.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`))
   const graceMs = o.graceMs ?? 10_000
 
   const running = await daemonInfo(o.home)

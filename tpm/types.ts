@@ -27,6 +27,19 @@ export interface ProtectOptions {
   tpm?: string
   /** tpm mode: PCR indexes (SHA-256 bank) the seal is bound to. */
   pcrs?: number[]
+  /**
+   * tpm mode: the recovery code (see `newRecoveryCode`). When sealing, a copy
+   * of the secret wrapped by it is kept in the record (required with `pcrs`);
+   * when unsealing, it unlocks that copy if the TPM refuses (PCRs changed,
+   * another TPM, no TPM).
+   */
+  recovery?: () => Promise<string>
+  /** scrypt cost for passphrase wrapping (tests lower it); default N = 2^17, r = 8, p = 1. */
+  kdf?: { logN: number; r: number; p: number }
+  /** Random bytes (salts, nonces, session keys); default crypto.randomBytes. */
+  random?: (n: number) => Uint8Array
+  /** tpm mode: deadline per TPM response in ms (default 30 s). */
+  timeoutMs?: number
 }
 
 export type UnprotectOptions = Omit<ProtectOptions, 'protection'>

@@ -3,9 +3,8 @@ import { existsSync, mkdirSync } from 'node:fs'
 import type { KeyProtection } from '../api-types.js'
 import { NodeError } from '../node-error.js'
 import { UsageError } from './args.js'
-import { loadDaemon, unlockFromEnv } from './connect.js'
-import { CliError, type Ctx } from './context.js'
-import { isoTime } from './format.js'
+import { unlockFromEnv } from './connect.js'
+import type { Ctx } from './context.js'
 
 const PROTECTIONS: KeyProtection[] = ['none', 'passphrase', 'tpm']
 
@@ -49,39 +48,32 @@ export async function runStatus(ctx: Ctx): Promise<number> {
   return 0
 }
 
-async function daemonModule() {
-  const d = await loadDaemon()
-  if (!d) throw new CliError(undefined, 'this build has no daemon yet')
-  return d
-}
-
 export async function runUp(ctx: Ctx): Promise<number> {
-  const d = await daemonModule()
   if (!existsSync(ctx.home))
     throw new NodeError('ENOTINIT', ctx.home, 'no node identity here (run bt init first)')
   if (ctx.flag('detach')) {
     // The child runs `bt up` in the foreground with the same global options (minus --detach).
     const args = ['up', '--home', ctx.home]
     if (ctx.quiet) args.push('--quiet')
-    const info = await d.startDetached({ home: ctx.home, args })
+    const { startDetached } = await import('../daemon/control.js')
+    const info = await startDetached({ home: ctx.home, args })
     if (ctx.json) await ctx.outJson({ pid: info.pid, socket: info.socket })
     else await ctx.out(String(info.pid))
     return 0
   }
-  await d.runDaemon({
+  const { runDaemon } = await import('../daemon/run.js')
+  // Logs go to stderr with an ISO time (the daemon's default), --quiet or not: they are the node's record.
+  await runDaemon({
     home: ctx.home,
     unlock: unlockFromEnv(ctx.io.env),
-    log: (line) => {
-      if (!ctx.quiet) ctx.io.stderr.write(`${isoTime(ctx.io.now())} ${line}\n`)
-    },
     onReady: (info) => ctx.note(`bt: node serving ${ctx.home} (pid ${info.pid}, socket ${info.socket})`),
   })
   return 0
 }
 
 export async function runDown(ctx: Ctx): Promise<number> {
-  const d = await daemonModule()
-  const stopped = await d.stopDaemon({ home: ctx.home })
+  const { stopDaemon } = await import('../daemon/control.js')
+  const stopped = await stopDaemon({ home: ctx.home })
   if (ctx.json) await ctx.outJson({ stopped })
   else if (!stopped) ctx.note(`bt: down: no node is running for ${ctx.home}`)
   return 0

@@ -1,52 +1,15 @@
 /**
  * How a command reaches its node: the running daemon of the data dir if
- * there is one (node/daemon `openApi`), else the data dir opened in this
- * process under its lock, waiting a little for another short-lived `bt`
- * command to finish. Heavy modules load on demand so `bt --help` stays fast.
+ * there is one, else the data dir opened in this process under its lock
+ * (node/daemon `openApi`, waiting a little for another short-lived `bt`
+ * command). Modules load on demand: `bt --help` pays for neither SQLite nor
+ * Automerge, and a command served by the daemon skips loading the node core.
  */
-
 import type { UnprotectOptions } from '../../tpm/types.js'
 import type { NodeApi } from '../api-types.js'
 
 /** How long a command waits for the data-dir lock held by another `bt` command. */
 export const LOCK_WAIT_MS = 5000
-
-/** The daemon module's entry points the CLI uses (node/daemon/index.ts). */
-export interface DaemonModule {
-  openApi(o: {
-    home: string
-    unlock?: UnprotectOptions
-    lockWaitMs?: number
-  }): Promise<NodeApi & { readonly remote: boolean }>
-  runDaemon(o: {
-    home: string
-    unlock?: UnprotectOptions
-    log?: (line: string) => void
-    onReady?: (info: { pid: number; socket: string }) => void
-    graceMs?: number
-    signals?: boolean
-  }): Promise<void>
-  startDetached(o: {
-    home: string
-    args: string[]
-    timeoutMs?: number
-  }): Promise<{ pid: number; socket: string }>
-  stopDaemon(o: { home: string; timeoutMs?: number }): Promise<boolean>
-  daemonInfo(home: string): Promise<{ pid: number; socket: string } | undefined>
-}
-
-/** The daemon module, or undefined while this build has none. */
-export async function loadDaemon(): Promise<DaemonModule | undefined> {
-  // A variable specifier: the module is optional until node/daemon lands.
-  const spec = '../daemon/index.js'
-  try {
-    return (await import(spec)) as DaemonModule
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String(e).includes('daemon'))
-      return undefined
-    throw e
-  }
-}
 
 /** Key unlocking from the environment: BT_PASSPHRASE (passphrase mode), BT_TPM (TPM device). */
 export function unlockFromEnv(env: NodeJS.ProcessEnv): UnprotectOptions {
@@ -58,9 +21,14 @@ export function unlockFromEnv(env: NodeJS.ProcessEnv): UnprotectOptions {
 }
 
 export async function connect(home: string, env: NodeJS.ProcessEnv): Promise<NodeApi> {
-  const unlock = unlockFromEnv(env)
-  const daemon = await loadDaemon()
-  if (daemon) return daemon.openApi({ home, unlock, lockWaitMs: LOCK_WAIT_MS })
-  const { openLocalNode } = await import('../local-node.js')
-  return openLocalNode({ home, unlock, lockWaitMs: LOCK_WAIT_MS })
+  const { daemonInfo } = await import('../daemon/control.js')
+  const info = await daemonInfo(home)
+  if (info) {
+    const { RemoteApi } = await import('../daemon/client.js')
+    const api = await RemoteApi.connect(info.socket).catch(() => undefined)
+    if (api) return api
+  }
+  // No daemon (or it just stopped): openApi opens the data dir, still watching for a daemon while it waits.
+  const { openApi } = await import('../daemon/open-api.js')
+  return openApi({ home, unlock: unlockFromEnv(env), lockWaitMs: LOCK_WAIT_MS })
 }

@@ -108,8 +108,8 @@ export async function writeLocalFile(
     } finally {
       await fh.close()
     }
-    const t = new Date(attr.mtime)
-    await fsp.utimes(tmp, t, t)
+    // Seconds as a number keep sub-millisecond precision (a Date would truncate to the ms).
+    await fsp.utimes(tmp, attr.mtime / 1000, attr.mtime / 1000)
     await fsp.rename(tmp, path).catch((e) => {
       throw localError(path, e)
     })
@@ -226,8 +226,7 @@ async function getTree(
     // Directory modes and mtimes last: writing their contents changed them.
     for (const d of dirs.reverse()) {
       await fsp.chmod(d.local, d.attr.mode & 0o7777)
-      const t = new Date(d.attr.mtime)
-      await fsp.utimes(d.local, t, t)
+      await fsp.utimes(d.local, d.attr.mtime / 1000, d.attr.mtime / 1000)
     }
   } finally {
     progress.done()

@@ -108,16 +108,24 @@ export class ClientConnection {
       },
     )
     let sourceError: { e: unknown } | undefined
+    const it = source[Symbol.asyncIterator]()
+    const stop = settled.then(() => undefined)
     try {
-      for await (const chunk of source) {
+      for (;;) {
+        // An early answer (an error) must not wait for a slow source to produce more.
+        const next = it.next()
+        next.catch(() => undefined) // if it loses the race, its failure no longer matters
+        const r = await Promise.race([next, stop])
+        if (!r || r.done) break
         if (answered || this._closed) break
-        if (!writeData(this.socket, id, chunk)) {
+        if (!writeData(this.socket, id, r.value)) {
           await Promise.race([drained(this.socket).catch(() => undefined), settled])
         }
       }
     } catch (e) {
       sourceError = { e }
     }
+    if (answered || this._closed) void Promise.resolve(it.return?.()).catch(() => undefined)
     if (!this._closed)
       this.socket.write(streamHeader(sourceError || answered ? FrameType.ABORT : FrameType.END, id))
     if (sourceError) {

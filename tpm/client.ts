@@ -8,7 +8,7 @@ import { createECDH, randomBytes } from 'node:crypto'
 import { ALG, CC, ECC_NIST_P256, RH, SE, SESSION_ATTR, SHA256_SIZE, ST, SU_CLEAR } from './constants.js'
 import { cfb, hmacSha256, kdfa, kdfe, sha256 } from './kdf.js'
 import { Reader, Writer } from './marshal.js'
-import { RC_INITIALIZE, rcName } from './rc.js'
+import { RC_INITIALIZE, RC_RETRYABLE, rcName } from './rc.js'
 import { objectName, parsePublic, pcrSelection, readPcrSelection } from './structures.js'
 import { openTransport, type TpmTransport, type TransportOptions } from './transport.js'
 import { TpmError } from './types.js'
@@ -73,8 +73,29 @@ export class TpmClient {
     return this.transport.close()
   }
 
-  /** Send one command; throws TpmError('ETPM', rc) on an error response. */
+  /**
+   * Send one command; throws TpmError('ETPM', rc) on an error response.
+   * Warnings that ask for a retry (RETRY, YIELDED, TESTING) are retried a few
+   * times with fresh caller nonces; a failed command leaves session state as it was.
+   */
   private async run(
+    cc: number,
+    handles: LoadedObject[],
+    auths: Auth[],
+    params: Uint8Array,
+    responseHandles = 0,
+  ): Promise<Response> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.runOnce(cc, handles, auths, params, responseHandles)
+      } catch (e) {
+        if (!(e instanceof TpmError && e.rc !== undefined && RC_RETRYABLE.has(e.rc)) || attempt >= 5) throw e
+        await new Promise((resolve) => setTimeout(resolve, 5 * attempt))
+      }
+    }
+  }
+
+  private async runOnce(
     cc: number,
     handles: LoadedObject[],
     auths: Auth[],

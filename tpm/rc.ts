@@ -98,6 +98,9 @@ const WARN: Record<number, string> = {
 export const RC_SUCCESS = 0
 export const RC_INITIALIZE = 0x100
 
+/** Warnings after which the same command may simply be sent again: YIELDED, TESTING, RETRY. */
+export const RC_RETRYABLE: ReadonlySet<number> = new Set([0x908, 0x90a, 0x922])
+
 /** The base error of `rc` without its handle/parameter/session number (format 1), else `rc`. */
 export function rcBase(rc: number): number {
   return rc & 0x80 ? rc & 0xbf : rc

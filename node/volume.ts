@@ -370,9 +370,8 @@ export class TreeVolume implements Volume {
         if (e) {
           this.files.publish(e.ino, ref, mtime, opts.mode === undefined ? undefined : opts.mode & 0o7777)
         } else {
-          const ino = this.mutate(() =>
-            this.c.tree.create(dir.ino, name, 'file', { mode: (opts.mode ?? 0o644) & 0o7777, mtime }),
-          )
+          // Created and given its content in one journal commit (publish commits both).
+          const ino = this.c.tree.create(dir.ino, name, 'file', { mode: (opts.mode ?? 0o644) & 0o7777, mtime })
           this.files.publish(ino, ref, mtime)
         }
       } catch (err) {

@@ -69,7 +69,19 @@ export async function openTpm(o: TpmUseOptions = {}): Promise<TpmClient> {
 
 /** Run `fn` with the recreated storage primary, flushing it afterwards. */
 export async function withPrimary<T>(c: TpmClient, fn: (p: Primary) => Promise<T>): Promise<T> {
-  const p = await c.createPrimary(primaryTemplate())
+  let p: Primary
+  try {
+    p = await c.createPrimary(primaryTemplate())
+  } catch (e) {
+    const base = e instanceof TpmError && e.rc !== undefined ? rcBase(e.rc) : undefined
+    if (base === RC_FMT1.BAD_AUTH || base === RC_FMT1.AUTH_FAIL)
+      throw new TpmError(
+        'ETPM',
+        `the TPM's owner hierarchy has a password (${rcName((e as TpmError).rc ?? 0)}); blocktree recreates its storage key under an owner hierarchy without one (the default)`,
+        (e as TpmError).rc,
+      )
+    throw e
+  }
   try {
     return await fn(p)
   } finally {
@@ -113,8 +125,10 @@ export async function sealToTpm(
       let sealed: { privateBlob: Uint8Array; publicArea: Uint8Array }
       try {
         sealed = await c.createSealed(primary, session, secret, sealedTemplate(policy))
-      } finally {
+      } catch (e) {
+        // On success the session ended with the command (no continueSession); on failure it is still loaded.
         await c.flushQuietly(session.handle)
+        throw e
       }
       const record: TpmRecord = {
         protection: 'tpm',
@@ -184,11 +198,12 @@ export async function unsealFromTpm(record: ProtectedSecret, o: TpmUseOptions = 
         if (rec.pcrs.length) await c.policyPcr(session, rec.pcrs)
         return await c.unseal(item, session)
       } catch (e) {
+        // A successful Unseal ends the session (no continueSession); after a failure it is still loaded.
+        await c.flushQuietly(session?.handle)
         if (e instanceof TpmError && e.rc !== undefined && rcBase(e.rc) === RC_FMT1.POLICY_FAIL)
           throw new TpmError('EPCR', `${await changedPcrs(c, rec)}${hint}`, e.rc)
         throw e
       } finally {
-        await c.flushQuietly(session?.handle)
         await c.flushQuietly(item.handle)
       }
     })

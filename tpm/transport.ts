@@ -194,14 +194,17 @@ class SocketTransport implements TpmTransport {
   }
 }
 
+/** The part of a FileHandle a device transport uses (tests pass a fake device). */
+export type DeviceHandle = Pick<FileHandle, 'write' | 'read' | 'close'>
+
 /** A TPM character device (`/dev/tpmrm0`): write a command, read its response. */
-class DeviceTransport implements TpmTransport {
+export class DeviceTransport implements TpmTransport {
   private failure: TpmError | undefined
   private busy: Promise<unknown> = Promise.resolve()
 
-  private constructor(
+  constructor(
     readonly label: string,
-    private readonly fh: FileHandle,
+    private readonly fh: DeviceHandle,
     private readonly timeoutMs: number,
   ) {}
 
@@ -237,6 +240,8 @@ class DeviceTransport implements TpmTransport {
         const { bytesRead } = await this.fh.read(buf, 0, buf.length, null)
         return buf.subarray(0, bytesRead)
       })()
+      // If the deadline wins, a late failure of the I/O must not become an unhandled rejection.
+      io.catch(() => undefined)
       const response = await Promise.race([io, deadline])
       if (response.length < 10)
         throw new TpmError('EPROTO', `TPM ${this.label} sent a truncated response (${response.length} bytes)`)

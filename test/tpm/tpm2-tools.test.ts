@@ -127,4 +127,15 @@ describe('tpm2-tools cross-check', () => {
       assert.deepEqual(await unprotectSecret(record, { tpm: sw.spec }), new Uint8Array(s))
     })
   }
+
+  test('an owner hierarchy with a password (set by tpm2_changeauth) is a clear error', async (t) => {
+    const sw = await startSwtpm(t)
+    await run('tpm2_changeauth', ['-c', 'owner', 'ownerpw'], {
+      env: { ...process.env, TPM2TOOLS_TCTI: sw.tcti },
+    })
+    await assert.rejects(
+      protectSecret(new Uint8Array(64), { protection: 'tpm', tpm: sw.spec }),
+      /owner hierarchy has a password \(TPM_RC_BAD_AUTH \(session 1\)/,
+    )
+  })
 })

@@ -27,6 +27,8 @@ export interface SwtpmOptions {
   stateDir?: string
   /** Serve the command channel on a Unix socket instead of TCP. */
   unix?: boolean
+  /** Leave the TPM un-started: the client must send TPM2_Startup itself. */
+  noStartup?: boolean
 }
 
 /** Two free consecutive loopback ports P, P+1 (command, control). */
@@ -83,7 +85,7 @@ export async function startSwtpm(t: Teardown, o: SwtpmOptions = {}): Promise<Swt
         '--ctrl',
         `type=tcp,port=${port + 1},bindaddr=127.0.0.1`,
         '--flags',
-        'not-need-init,startup-clear',
+        o.noStartup ? 'not-need-init' : 'not-need-init,startup-clear',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     )

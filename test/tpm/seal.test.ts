@@ -51,6 +51,18 @@ describe('tpm mode on swtpm', () => {
     })
   }
 
+  test('a TPM that was never started gets TPM2_Startup from us', async (t) => {
+    const sw = await startSwtpm(t, { noStartup: true })
+    const raw = await TpmClient.open(sw.spec)
+    await assert.rejects(raw.getRandom(4), rejectsWith('ETPM', /TPM_RC_INITIALIZE/))
+    await raw.close()
+    const s = secret()
+    assert.deepEqual(
+      await unprotectSecret(await protectSecret(s, { protection: 'tpm', tpm: sw.spec }), { tpm: sw.spec }),
+      s,
+    )
+  })
+
   test('the record holds no plaintext secret', async (t) => {
     const sw = await startSwtpm(t)
     const s = secret()

@@ -21,17 +21,19 @@ interface Tap {
   received: Buffer[]
   /** Rewrites each chunk coming back from the TPM (identity by default). */
   alter: (chunk: Buffer) => Buffer
+  /** Rewrites each chunk going to the TPM. */
+  alterSent: (chunk: Buffer) => Buffer
 }
 
 async function tap(t: Teardown, port: number): Promise<Tap> {
-  const tp: Tap = { spec: '', sent: [], received: [], alter: (b) => b }
+  const tp: Tap = { spec: '', sent: [], received: [], alter: (b) => b, alterSent: (b) => b }
   const server = createServer((client) => {
     const upstream = connect({ host: '127.0.0.1', port })
     client.on('error', () => upstream.destroy())
     upstream.on('error', () => client.destroy())
     client.on('data', (b) => {
       tp.sent.push(b)
-      upstream.write(b)
+      upstream.write(tp.alterSent(b))
     })
     upstream.on('data', (b) => {
       tp.received.push(b)
@@ -79,4 +81,26 @@ test('the secret never crosses the bus in clear; an altered Unseal reply is reje
     assert.match(e.message, /response HMAC does not verify/)
     return true
   })
+})
+
+test('the TPM checks our command HMAC: an altered Create command is refused', async (t) => {
+  const sw = await startSwtpm(t)
+  const tp = await tap(t, Number(sw.spec.split(':')[2]))
+  tp.alterSent = (b) => {
+    // Frame header (9) + command header (10); TPM2_Create is command code 0x153.
+    if (b.length < 19 || b.readUInt32BE(9 + 6) !== 0x153) return b
+    const c = Buffer.from(b)
+    c[c.length - 40] = (c[c.length - 40] as number) ^ 0x01
+    return c
+  }
+  await assert.rejects(
+    protectSecret(new Uint8Array(64), { protection: 'tpm', tpm: tp.spec }),
+    (e: unknown) => {
+      assert.ok(e instanceof TpmError)
+      assert.equal(e.code, 'ETPM')
+      // BAD_AUTH, not AUTH_FAIL: the primary is noDA, so a failed HMAC costs no lockout tries.
+      assert.match(e.message, /TPM_RC_BAD_AUTH \(session 1\)/)
+      return true
+    },
+  )
 })

@@ -19,6 +19,7 @@ import type { KeyProtection } from './api-types.js'
 import { HOME_FILES } from './home.js'
 import { HomeLock } from './lock.js'
 import { NodeError } from './node-error.js'
+import { readRegistryWrapId, wrapKeyId } from './trees.js'
 
 const FORMAT = 'blocktree-identity'
 const VERSION = 1
@@ -37,12 +38,15 @@ export interface Identity {
   warning?: string
 }
 
-interface KeyFile {
+/** `identity.json` (docs/KEYS.md). */
+export interface KeyFile {
   format: typeof FORMAT
   v: number
   nodeId: string
   protection: KeyProtection
   created: number
+  /** Fingerprint of the wrap key (matches node.db's; see `wrapKeyId`). */
+  wrapId?: string
   secret: ProtectedSecret
 }
 
@@ -52,6 +56,59 @@ export interface InitOptions {
   runtime?: Runtime
   /** Passphrase source / TPM device / PCRs for the chosen protection. */
   protect?: Omit<ProtectOptions, 'protection'>
+  /** An existing master secret (import from a backup) instead of a fresh one. */
+  master?: Uint8Array
+}
+
+/** A key file for `master` protected as `protect` says. */
+export async function makeKeyFile(
+  master: Uint8Array,
+  protect: ProtectOptions,
+  created: number,
+  subject: string,
+): Promise<KeyFile> {
+  let secret: ProtectedSecret
+  try {
+    secret = await protectSecret(master, protect)
+  } catch (e) {
+    throw keyError(e, subject)
+  }
+  return {
+    format: FORMAT,
+    v: VERSION,
+    nodeId: publicKeyHex(master.subarray(0, 32)),
+    protection: protect.protection,
+    created,
+    wrapId: wrapKeyId(master.subarray(32, 64)),
+    secret,
+  }
+}
+
+/** Write a key file atomically (mode 0600). */
+export function writeKeyFile(file: string, record: KeyFile): void {
+  writeAtomic(file, `${JSON.stringify(record, null, 2)}\n`)
+}
+
+/** Parse a key file without unlocking it (NodeError ENOTINIT / ECORRUPT). */
+export function readKeyFile(home: string, name: string = HOME_FILES.identity): KeyFile {
+  const file = join(home, name)
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new NodeError('ENOTINIT', home, 'no node identity here (run bt init first)')
+    throw new NodeError('ECORRUPT', file, `cannot read the key file: ${(e as Error).message}`)
+  }
+  return parseKeyFile(text, file)
+}
+
+/** The 64-byte master secret of an identity (seed || wrap key). */
+export function masterOf(id: Identity): Uint8Array {
+  const m = new Uint8Array(64)
+  m.set(id.seed, 0)
+  m.set(id.wrapKey, 32)
+  return m
 }
 
 /** Create the data dir's identity; NodeError EINITIALIZED if one exists. */
@@ -66,23 +123,23 @@ export async function initNode(
       throw new NodeError('EINITIALIZED', o.home, `already initialised${nodeId ? ` (node ${nodeId})` : ''}`)
     }
     const runtime = o.runtime ?? systemRuntime()
-    const master = runtime.random.bytes(64)
-    const nodeId = publicKeyHex(master.subarray(0, 32))
-    let secret: ProtectedSecret
-    try {
-      secret = await protectSecret(master, { ...o.protect, protection: o.protection })
-    } catch (e) {
-      throw keyError(e, o.home)
-    }
-    const record: KeyFile = {
-      format: FORMAT,
-      v: VERSION,
-      nodeId,
-      protection: o.protection,
-      created: runtime.clock.now(),
-      secret,
-    }
-    writeAtomic(file, `${JSON.stringify(record, null, 2)}\n`)
+    const master = o.master ?? runtime.random.bytes(64)
+    if (master.length !== 64) throw new NodeError('EKEY', o.home, 'a node master secret is 64 bytes')
+    const record = await makeKeyFile(
+      master,
+      { ...o.protect, protection: o.protection },
+      runtime.clock.now(),
+      o.home,
+    )
+    const registryId = readRegistryWrapId(join(o.home, HOME_FILES.nodeDb))
+    if (registryId !== undefined && registryId !== record.wrapId)
+      throw new NodeError(
+        'EKEY',
+        o.home,
+        'the trees in this data dir belong to another node key; nothing was changed',
+      )
+    writeKeyFile(file, record)
+    const nodeId = record.nodeId
     const warning = warningFor(o.protection, file)
     return warning ? { nodeId, protection: o.protection, warning } : { nodeId, protection: o.protection }
   } finally {
@@ -93,15 +150,7 @@ export async function initNode(
 /** Read and unlock the key file of `home` (the caller holds the data-dir lock). */
 export async function loadIdentity(home: string, unlock: UnprotectOptions = {}): Promise<Identity> {
   const file = join(home, HOME_FILES.identity)
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new NodeError('ENOTINIT', home, 'no node identity here (run bt init first)')
-    throw new NodeError('ECORRUPT', file, `cannot read the key file: ${(e as Error).message}`)
-  }
-  const record = parseKeyFile(text, file)
+  const record = readKeyFile(home)
   let master: Uint8Array
   try {
     master = await unprotectSecret(record.secret, unlock)
@@ -146,6 +195,7 @@ function parseKeyFile(text: string, file: string): KeyFile {
     typeof r.nodeId !== 'string' ||
     !/^[0-9a-f]{64}$/.test(r.nodeId) ||
     !['none', 'passphrase', 'tpm'].includes(r.protection as string) ||
+    (r.wrapId !== undefined && !/^[0-9a-f]{16}$/.test(r.wrapId)) ||
     !r.secret ||
     typeof r.secret !== 'object' ||
     r.secret.protection !== r.protection
@@ -169,7 +219,7 @@ function warningFor(protection: KeyProtection, file: string): string | undefined
     : undefined
 }
 
-function keyError(e: unknown, subject: string): NodeError {
+export function keyError(e: unknown, subject: string): NodeError {
   if (e instanceof NodeError) return e
   if (e instanceof TpmError) return new NodeError('EKEY', subject, e.message)
   return new NodeError('EKEY', subject, (e as Error).message)

@@ -24,6 +24,7 @@ import type {
 import { FsError } from './errors.js'
 import { HOME_FILES } from './home.js'
 import { type Identity, loadIdentity } from './identity.js'
+import { settleRotation } from './keys.js'
 import { HomeLock } from './lock.js'
 import { NodeError } from './node-error.js'
 import { openDiskVolume } from './open-tree.js'
@@ -46,6 +47,7 @@ export interface LocalNodeOptions {
 export async function openLocalNode(o: LocalNodeOptions): Promise<LocalNode> {
   const lock = await HomeLock.acquire(o.home, o.lockWaitMs === undefined ? {} : { waitMs: o.lockWaitMs })
   try {
+    settleRotation(o.home)
     const identity = await loadIdentity(o.home, o.unlock)
     const runtime = o.runtime ?? systemRuntime()
     const registry = new TreeRegistry(join(o.home, HOME_FILES.nodeDb), identity.wrapKey, runtime.random)

@@ -4,7 +4,7 @@
  * (AES-256-GCM, random nonce, the tree id as associated data, so a wrapped
  * key cannot be moved to another tree's row).
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash } from 'node:crypto'
 import Database from 'better-sqlite3'
 import type { Random } from '../sync/runtime.js'
 import type { TreeInfo, TreeRole } from './api-types.js'
@@ -13,6 +13,15 @@ import { NodeError } from './node-error.js'
 const SCHEMA_VERSION = 1
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/
 const ROLES: readonly TreeRole[] = ['admin', 'writer', 'reader', 'server']
+
+/**
+ * Public fingerprint of a wrap key (16 hex chars of its SHA-256), recorded
+ * both in the key file and in node.db, so that the two can be matched (and a
+ * key rotation interrupted by a crash completed or undone) without unlocking.
+ */
+export function wrapKeyId(wrapKey: Uint8Array): string {
+  return createHash('sha256').update(wrapKey).digest('hex').slice(0, 16)
+}
 
 /** Throws NodeError EBADNAME unless `name` is an acceptable local tree name. */
 export function checkTreeName(name: string): void {
@@ -45,11 +54,47 @@ export class TreeRegistry {
       if (v > SCHEMA_VERSION) throw new Error(`written by a newer bt (schema ${v})`)
       this.db.exec(`CREATE TABLE IF NOT EXISTS tree (
         name TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
-        created INTEGER NOT NULL, wrapped_key BLOB NOT NULL)`)
+        created INTEGER NOT NULL, wrapped_key BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS node_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`)
       if (v < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`)
     } catch (e) {
       throw new NodeError('ECORRUPT', file, `tree registry unreadable: ${(e as Error).message}`)
     }
+    const id = wrapKeyId(wrapKey)
+    const recorded = registryWrapId(this.db)
+    if (recorded === undefined) this.setWrapId(id)
+    else if (recorded !== id)
+      throw new NodeError(
+        'EKEY',
+        file,
+        'the tree keys here are wrapped by another node key than the one unlocked',
+      )
+  }
+
+  /**
+   * Re-wrap every tree key under `newWrapKey`, in one transaction that also
+   * records the new key's fingerprint (docs/KEYS.md, rotation).
+   */
+  rewrapAll(newWrapKey: Uint8Array): number {
+    const rows = this.rows()
+    const update = this.db.prepare('UPDATE tree SET wrapped_key = ? WHERE name = ?')
+    this.db.transaction(() => {
+      for (const r of rows)
+        update.run(
+          wrapTreeKey(newWrapKey, this.random, this.unwrap(r.wrapped_key, r.id, r.name), r.id),
+          r.name,
+        )
+      this.setWrapId(wrapKeyId(newWrapKey))
+    })()
+    return rows.length
+  }
+
+  private setWrapId(id: string): void {
+    this.db
+      .prepare(
+        "INSERT INTO node_meta (key, value) VALUES ('wrap_id', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      )
+      .run(id)
   }
 
   list(): TreeInfo[] {
@@ -102,10 +147,7 @@ export class TreeRegistry {
   }
 
   private wrap(key: Uint8Array, id: string): Buffer {
-    const nonce = this.random.bytes(12)
-    const c = createCipheriv('aes-256-gcm', this.wrapKey, nonce)
-    c.setAAD(Buffer.from(id))
-    return Buffer.concat([nonce, c.update(key), c.final(), c.getAuthTag()])
+    return wrapTreeKey(this.wrapKey, this.random, key, id)
   }
 
   private unwrap(blob: Buffer, id: string, name: string): Uint8Array {
@@ -127,4 +169,33 @@ interface Row {
   role: string
   created: number
   wrapped_key: Buffer
+}
+
+/** The wrap-key fingerprint recorded in a registry database (undefined: none yet). */
+function registryWrapId(db: Database.Database): string | undefined {
+  const r = db.prepare("SELECT value FROM node_meta WHERE key = 'wrap_id'").get() as
+    | { value: string }
+    | undefined
+  return r?.value
+}
+
+/** Read the wrap-key fingerprint of `<home>/node.db` without unlocking anything (undefined: no registry yet). */
+export function readRegistryWrapId(file: string): string | undefined {
+  let db: Database.Database | undefined
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true })
+    return registryWrapId(db)
+  } catch {
+    return undefined
+  } finally {
+    db?.close()
+  }
+}
+
+/** AES-256-GCM with a random nonce and the tree id as associated data: nonce || ciphertext || tag. */
+function wrapTreeKey(wrapKey: Uint8Array, random: Random, key: Uint8Array, id: string): Buffer {
+  const nonce = random.bytes(12)
+  const c = createCipheriv('aes-256-gcm', wrapKey, nonce)
+  c.setAAD(Buffer.from(id))
+  return Buffer.concat([nonce, c.update(key), c.final(), c.getAuthTag()])
 }

@@ -246,7 +246,7 @@ export class ClientConnection {
       const { id, data } = parseStream(payload)
       if (!p?.inbox || p.id !== id)
         throw new ProtocolError(`stream frame for request ${id}, which is not downloading`)
-      if (type === FrameType.DATA) p.inbox.push(Buffer.from(data))
+      if (type === FrameType.DATA) p.inbox.push(data)
       else {
         p.inbox.end()
         p.resolve(undefined)

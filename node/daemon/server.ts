@@ -310,7 +310,7 @@ class ServerConnection {
     if (!c || c.id !== id || !c.streamOpen)
       throw new ProtocolError(`stream frame for request ${id}, which is not uploading`)
     if (type === FrameType.DATA) {
-      if (c.inbox && !c.answered) c.inbox.push(Buffer.from(data)) // copy: the frame buffer is shared
+      if (c.inbox && !c.answered) c.inbox.push(data) // a view: socket reads are fresh buffers, never reused
       return
     }
     c.streamOpen = false

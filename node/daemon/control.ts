@@ -64,6 +64,13 @@ export interface StartDetachedOptions {
   timeoutMs?: number
   /** Script to run instead of the bt entry (tests). */
   entry?: string
+  /**
+   * Written to the child's stdin, which is then closed (e.g. the key
+   * passphrase for `bt up --passphrase-stdin`: never on the command line).
+   */
+  input?: string
+  /** The child's environment (default: this process's). */
+  env?: NodeJS.ProcessEnv
 }
 
 /**
@@ -87,8 +94,12 @@ export async function startDetached(o: StartDetachedOptions): Promise<{ pid: num
   try {
     child = spawn(process.execPath, [o.entry ?? BT_ENTRY, ...o.args.filter((a) => a !== '--detach')], {
       detached: true,
-      stdio: ['ignore', fd, fd],
+      stdio: [o.input === undefined ? 'ignore' : 'pipe', fd, fd],
+      ...(o.env ? { env: o.env } : {}),
     })
+    // A child that dies before reading its stdin must not kill us with EPIPE.
+    child.stdin?.on('error', () => {})
+    if (o.input !== undefined) child.stdin?.end(o.input)
   } finally {
     closeSync(fd)
   }

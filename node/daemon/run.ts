@@ -111,6 +111,8 @@ export async function runDaemon(o: RunDaemonOptions): Promise<void> {
     stopTriggers.push(() => sig.removeEventListener('abort', onAbort))
   }
 
+  // Every start says how the key is kept: an unprotected key must never go unnoticed.
+  log(`node key protection: ${node.keyProtection}`)
   if (node.warning) log(`warning: ${node.warning}`)
   log(`bt ${BT_VERSION}: node ${node.nodeId} serving ${o.home} on ${socket} (pid ${process.pid})`)
   o.onReady?.(info)

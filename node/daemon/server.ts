@@ -132,6 +132,9 @@ interface Current {
   cancelled: boolean
 }
 
+/** After an abort, how long a connection may take to close by itself before it is cut. */
+const ABORT_LINGER_MS = 1000
+
 const stopping = () =>
   new NodeError(
     'ECLOSED',
@@ -175,12 +178,13 @@ class ServerConnection {
   abort(): void {
     this.draining = true
     const c = this.current
-    if (!c) {
-      this.socket.end()
-      return
+    if (!c) this.socket.end()
+    else {
+      c.cancelled = true
+      c.inbox?.fail(stopping())
     }
-    c.cancelled = true
-    c.inbox?.fail(stopping())
+    // A client that neither reads nor finishes its upload must not hold up the stop.
+    setTimeout(() => this.socket.destroy(), ABORT_LINGER_MS).unref()
   }
 
   private onData(chunk: Buffer): void {
@@ -193,7 +197,11 @@ class ServerConnection {
       }
     } catch (e) {
       if (e instanceof ProtocolError) this.protocolError(e.message)
-      else throw e
+      else {
+        // A bug in handling one connection must not take the daemon down.
+        this.srv.log(`local API: internal error: ${(e as Error).stack ?? String(e)}`)
+        this.protocolError('internal error in the node')
+      }
     }
   }
 

@@ -237,6 +237,37 @@ describe('stopping with requests in flight', () => {
   })
 })
 
+describe('stubborn clients do not hold up a stop', () => {
+  test('a stalled upload, an unread download and a half-open idle connection', async (t) => {
+    const home = await tmpHome(t)
+    const d = await startDaemon(t, home, { graceMs: 100 })
+    const api = await RemoteApi.connect(d.socket)
+    t.after(() => api.close())
+    await api.treeCreate('docs')
+    await api.writeFile('docs', '/f', once('previous'))
+    await api.writeFile('docs', '/big', bytesOf(16 * MB, 1))
+    const up = await RawClient.open(d.socket, { allowHalfOpen: true })
+    up.hello()
+    up.request(1, 'writeFile', ['docs', '/f', {}])
+    up.data(1, Buffer.alloc(100_000, 1))
+    const down = await RawClient.open(d.socket, { allowHalfOpen: true })
+    down.hello()
+    down.request(1, 'readFile', ['docs', '/big', {}])
+    await down.next((f) => f.type === FrameType.DATA)
+    down.socket.pause()
+    const idle = await RawClient.open(d.socket, { allowHalfOpen: true })
+    idle.hello()
+    await sleep(100)
+    const t0 = Date.now()
+    await d.stop()
+    assert.ok(Date.now() - t0 < 4000, `stopped in ${Date.now() - t0} ms`)
+    for (const r of [up, down, idle]) r.destroy()
+    const n = await openLocalNode({ home })
+    t.after(() => n.close())
+    assert.equal(await text(n.readFile('docs', '/f')), 'previous')
+  })
+})
+
 describe('a client that disconnects mid-write', () => {
   test('leaves the path at its previous content; the node keeps serving', async (t) => {
     const home = await tmpHome(t)

@@ -40,9 +40,10 @@ export class RawClient {
     })
   }
 
-  static open(path: string): Promise<RawClient> {
+  /** `allowHalfOpen`: do not close our side when the node closes its side (a stubborn client). */
+  static open(path: string, o: { allowHalfOpen?: boolean } = {}): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const s = connect(path, () => resolve(new RawClient(s)))
+      const s = connect({ path, allowHalfOpen: o.allowHalfOpen ?? false }, () => resolve(new RawClient(s)))
       s.once('error', reject)
     })
   }

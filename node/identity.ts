@@ -219,10 +219,12 @@ function warningFor(protection: KeyProtection, file: string): string | undefined
     : undefined
 }
 
+/** A key failure as NodeError EKEY; the tpm/ error stays as `cause` (the CLI reads its code for hints). */
 export function keyError(e: unknown, subject: string): NodeError {
   if (e instanceof NodeError) return e
-  if (e instanceof TpmError) return new NodeError('EKEY', subject, e.message)
-  return new NodeError('EKEY', subject, (e as Error).message)
+  const err = new NodeError('EKEY', subject, e instanceof TpmError ? e.message : (e as Error).message)
+  err.cause = e
+  return err
 }
 
 /** Write a file so that a crash leaves either the old or the new content, never a torn one. */

@@ -55,7 +55,18 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'quiet', short: 'q', help: 'no progress bars or notes on stderr' },
   { name: 'help', short: 'h', help: 'show help (for a command: bt CMD --help)' },
   { name: 'version', help: 'print the version' },
+  {
+    name: 'tpm',
+    value: 'DEVICE',
+    help: 'the TPM holding the node key (default $BT_TPM, else /dev/tpmrm0; swtpm:HOST:PORT, unix:PATH)',
+  },
 ]
+
+/** Two-word command groups (`bt tree create`, `bt key rotate`) and their subcommands, for messages. */
+const GROUPS = new Map([
+  ['tree', 'create or list'],
+  ['key', 'rotate, export, import, recover, passwd or status'],
+])
 
 /** Words that start a two-word command (`bt tree create`). */
 export type Lookup = (words: string[]) => { shape: CommandShape; used: number } | undefined
@@ -93,15 +104,16 @@ export function parseArgs(argv: string[], lookup: Lookup): Parsed {
     }
     const found = lookup(words)
     if (!found) {
-      if (words[0] === 'tree' && words.length === 1) {
+      const group = GROUPS.get(words[0]!)
+      if (group && words.length === 1) {
         if (argv.includes('--help') || argv.includes('-h')) {
-          p.command = 'tree'
+          p.command = words[0]!
           p.help = true
           return p
         }
-        throw new UsageError('missing subcommand (create or list)', 'tree')
+        throw new UsageError(`missing subcommand (${group})`, words[0])
       }
-      const shown = words[0] === 'tree' ? `tree ${words[1]}` : words[0]!
+      const shown = group ? `${words[0]} ${words[1]}` : words[0]!
       throw new UsageError(`unknown command '${shown}'`)
     }
     shape = found.shape

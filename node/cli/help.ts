@@ -43,7 +43,7 @@ export function commandHelp(c: Command): string {
   const out = [`Usage: bt ${c.usage}`, '', `${c.summary[0]!.toUpperCase()}${c.summary.slice(1)}.`, '']
   if (c.description) out.push(c.description, '')
   if (c.flags.length) out.push('Options:', ...flagLines(c.flags), '')
-  out.push('Global options: --home DIR, --json, --quiet, --help (see bt --help)', '')
+  out.push('Global options: --home DIR, --tpm DEVICE, --json, --quiet, --help (see bt --help)', '')
   out.push('Examples:', ...c.examples.map((e) => `  ${e}`), '')
   return out.join('\n')
 }

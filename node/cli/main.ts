@@ -21,7 +21,7 @@ import { describeError } from './report.js'
 export async function runCli(
   argv: string[],
   io: Io,
-  open: (home: string) => Promise<NodeApi> = (home) => connect(home, io.env),
+  open?: (home: string) => Promise<NodeApi>,
 ): Promise<number> {
   let parsed: ReturnType<typeof parseArgs>
   try {
@@ -41,8 +41,8 @@ export async function runCli(
     io.stdout.write(mainHelp())
     return 0
   }
-  if (parsed.command === 'tree') {
-    io.stdout.write(groupHelp('tree'))
+  if (parsed.command === 'tree' || parsed.command === 'key') {
+    io.stdout.write(groupHelp(parsed.command))
     return 0
   }
   const cmd = findCommand(parsed.command)!
@@ -55,7 +55,10 @@ export async function runCli(
     return 0
   }
   const home = resolveHome(parsed.home, io.env)
-  const ctx = new Ctx(cmd.name, parsed, home, io, open)
+  // --tpm is BT_TPM for this command (and what it opens: the node, a daemon it starts).
+  const tpm = parsed.flags.get('tpm')
+  const cmdIo = typeof tpm === 'string' ? { ...io, env: { ...io.env, BT_TPM: tpm } } : io
+  const ctx = new Ctx(cmd.name, parsed, home, cmdIo, open ?? ((h) => connect(h, cmdIo.env)))
   let code: number
   try {
     code = await cmd.run(ctx)

@@ -10,6 +10,7 @@ import { FsError, type FsErrorCode } from '../errors.js'
 import { NodeError } from '../node-error.js'
 import { UsageError } from './args.js'
 import { CliError } from './context.js'
+import { keyHint } from './key-errors.js'
 import type { RemotePath } from './remote-path.js'
 
 const REASONS: Record<string, string> = {
@@ -78,7 +79,7 @@ export function describeError(
   }
   if (e instanceof NodeError || e instanceof CliError) {
     return {
-      line: `bt: ${cmd}${e.subject ? ` ${e.subject}` : ''}: ${e.message}`,
+      line: `bt: ${cmd}${e.subject ? ` ${e.subject}` : ''}: ${keyHint(e) ?? e.message}`,
       exit: e instanceof CliError ? e.exit : 1,
     }
   }

@@ -16,6 +16,7 @@ import {
   parseJson,
   parseStream,
   streamHeader,
+  WRITE_AHEAD,
   writeData,
 } from './frames.js'
 import { Inbox } from './inbox.js'
@@ -118,9 +119,9 @@ export class ClientConnection {
         const r = await Promise.race([next, stop])
         if (!r || r.done) break
         if (answered || this._closed) break
-        if (!writeData(this.socket, id, r.value)) {
+        writeData(this.socket, id, r.value)
+        if (this.socket.writableLength > WRITE_AHEAD)
           await Promise.race([drained(this.socket).catch(() => undefined), settled])
-        }
       }
     } catch (e) {
       sourceError = { e }

@@ -12,6 +12,13 @@ export const PROTOCOL_VERSION = 1
 /** Largest frame (type byte + payload) either side accepts. */
 export const MAX_FRAME = 16 * 1024 * 1024
 
+/**
+ * Bytes a stream sender queues in its socket before it waits for 'drain'.
+ * Waiting at the socket's own 16 KiB mark would make every chunk a
+ * stop-and-wait round; a little more keeps the pipe full.
+ */
+export const WRITE_AHEAD = 1024 * 1024
+
 /** Largest payload of one data frame; bigger buffers are split. */
 export const MAX_DATA = 256 * 1024
 

@@ -17,6 +17,7 @@ import {
   ProtocolError,
   parseJson,
   parseStream,
+  WRITE_AHEAD,
   writeData,
 } from './frames.js'
 import { Inbox } from './inbox.js'
@@ -302,7 +303,8 @@ class ServerConnection {
     const [tree, path, opts] = params as [string, string, object]
     for await (const chunk of this.srv.o.api.readFile(tree, path, opts)) {
       if (c.cancelled || this.socket.destroyed) break
-      if (!writeData(this.socket, c.id, chunk)) {
+      writeData(this.socket, c.id, chunk)
+      if (this.socket.writableLength > WRITE_AHEAD) {
         try {
           await drained(this.socket)
         } catch {

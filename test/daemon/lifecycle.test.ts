@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { RemoteApi } from '../../node/daemon/client.js'
@@ -35,6 +35,8 @@ describe('daemon lifecycle', () => {
     const d = await startDaemon(t, home)
     assert.equal(d.pid, process.pid)
     assert.equal(d.socket, join(home, 'bt.sock'))
+    assert.equal(statSync(d.socket).mode & 0o777, 0o600, 'only the owner may connect')
+    assert.equal(statSync(join(home, 'daemon.json')).mode & 0o777, 0o600)
     assert.deepEqual(await daemonInfo(home), { pid: d.pid, socket: d.socket })
     const f = readDaemonFile(home)
     assert.equal(f?.pid, process.pid)

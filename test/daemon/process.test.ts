@@ -9,8 +9,16 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { daemonInfo, isAlive, openApi, readDaemonFile } from '../../node/daemon/index.js'
+import {
+  daemonInfo,
+  isAlive,
+  openApi,
+  readDaemonFile,
+  startDetached,
+  stopDaemon,
+} from '../../node/daemon/index.js'
 import { openLocalNode } from '../../node/local-node.js'
+import { NodeError } from '../../node/node-error.js'
 import type { Teardown } from '../helpers/tmp.js'
 import { tmpDir, until } from './helpers.js'
 
@@ -236,5 +244,53 @@ describe('signals during writes', () => {
     assert.ok(isAlive(pid2))
     ok(bt(h, 'down'))
     await gone(pid2)
+  })
+})
+
+describe('startDetached and stopDaemon edge cases', () => {
+  const FIXTURE = fileURLToPath(new URL('./fixtures/stubborn-daemon.js', import.meta.url))
+
+  async function stubborn(t: Teardown, mode?: string): Promise<{ home: string; pid: number }> {
+    const h = tmpDir(t, 'bt-stub-')
+    const child = spawn(process.execPath, [FIXTURE, h, ...(mode ? [mode] : [])], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
+    await new Promise<void>((r) => child.stdout!.once('data', () => r()))
+    return { home: h, pid: child.pid! }
+  }
+
+  test('a daemon that ignores the shutdown request gets SIGTERM after the timeout', async (t) => {
+    const { home: h, pid } = await stubborn(t)
+    assert.deepEqual(await daemonInfo(h), { pid, socket: join(h, 'bt.sock') })
+    const t0 = Date.now()
+    assert.equal(await stopDaemon({ home: h, timeoutMs: 300 }), true)
+    assert.ok(Date.now() - t0 >= 300)
+    assert.equal(isAlive(pid), false)
+  })
+
+  test('one that ignores SIGTERM too is reported, not waited for forever', async (t) => {
+    const { home: h, pid } = await stubborn(t, 'ignore-term')
+    await assert.rejects(stopDaemon({ home: h, timeoutMs: 200 }), (e: unknown) => {
+      assert.ok(e instanceof NodeError && e.code === 'EDAEMON')
+      assert.match(e.message, new RegExp(`pid ${pid}\\) did not stop`))
+      return true
+    })
+    assert.equal(isAlive(pid), true)
+  })
+
+  test('a node that fails to start: startDetached reports the last lines it logged', async (t) => {
+    const h = join(tmpDir(t), 'home')
+    ok(bt(h, 'init', '--key-protection', 'none'))
+    writeFileSync(join(h, 'identity.json'), '{"garbage": ')
+    await assert.rejects(startDetached({ home: h, args: ['--home', h, 'up'] }), (e: unknown) => {
+      assert.ok(e instanceof NodeError && e.code === 'EDAEMON', String(e))
+      assert.match(e.message, /exited with status 1 before it was ready/)
+      assert.match(e.message, /identity|unreadable|corrupt/i)
+      return true
+    })
+    assert.equal(await daemonInfo(h), undefined)
   })
 })

@@ -3,7 +3,7 @@
  * started, version}) and its Unix socket, normally `<home>/bt.sock`.
  */
 import { createHash } from 'node:crypto'
-import { lstatSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { HOME_FILES } from '../home.js'
@@ -25,14 +25,14 @@ export const SOCKET_PATH_MAX = 107
 
 /**
  * The socket path for a data dir: `<home>/bt.sock`, or, when that is longer
- * than a Unix socket path may be, `bt-<hash of home>.sock` under
- * $XDG_RUNTIME_DIR (else the temp dir). daemon.json records which.
+ * than a Unix socket path may be, `<hash of home>.sock` in a private
+ * per-user directory (`privateSocketDir`). daemon.json records which.
  */
 export function socketPathFor(home: string, env: NodeJS.ProcessEnv = process.env): string {
   const inHome = join(home, HOME_FILES.socket)
   if (Buffer.byteLength(inHome) <= SOCKET_PATH_MAX) return inHome
   const hash = createHash('sha256').update(home).digest('hex').slice(0, 24)
-  const alt = join(env.XDG_RUNTIME_DIR || tmpdir(), `bt-${hash}.sock`)
+  const alt = join(privateSocketDir(env), `${hash}.sock`)
   if (Buffer.byteLength(alt) > SOCKET_PATH_MAX)
     throw new NodeError(
       'EDAEMON',
@@ -40,6 +40,27 @@ export function socketPathFor(home: string, env: NodeJS.ProcessEnv = process.env
       `no usable socket path: ${alt} is longer than ${SOCKET_PATH_MAX} bytes`,
     )
   return alt
+}
+
+/** Where hash-named sockets live: a per-user directory (0700) under $XDG_RUNTIME_DIR or the temp dir. */
+export function privateSocketDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_RUNTIME_DIR || tmpdir(), `bt-${process.getuid?.() ?? 'user'}`)
+}
+
+/**
+ * Create the private socket directory if needed and check that it is ours and
+ * closed to others (in a shared temp dir someone else could have made it).
+ */
+export function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const st = lstatSync(dir)
+  const uid = process.getuid?.()
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0)
+    throw new NodeError(
+      'EDAEMON',
+      dir,
+      'the socket directory must be a directory owned by this user with mode 0700',
+    )
 }
 
 export function daemonFilePath(home: string): string {

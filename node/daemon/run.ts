@@ -4,13 +4,14 @@
  * SIGTERM/SIGINT or a `shutdown` request.
  */
 import { chmodSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { systemRuntime } from '../../sync/runtime.js'
 import type { UnprotectOptions } from '../../tpm/types.js'
 import { type LocalNode, openLocalNode } from '../local-node.js'
 import { NodeError } from '../node-error.js'
 import { BT_VERSION } from '../version.js'
 import { alreadyRunning, daemonInfo } from './control.js'
-import { removeDaemonFiles, socketPathFor, writeDaemonFile } from './daemon-file.js'
+import { ensurePrivateDir, removeDaemonFiles, socketPathFor, writeDaemonFile } from './daemon-file.js'
 import { ApiServer } from './server.js'
 
 export interface RunDaemonOptions {
@@ -59,6 +60,7 @@ export async function runDaemon(o: RunDaemonOptions): Promise<void> {
   let server: ApiServer | undefined
   try {
     socket = socketPathFor(o.home)
+    if (dirname(socket) !== o.home) ensurePrivateDir(dirname(socket))
     removeDaemonFiles(o.home, socket)
   } catch (e) {
     await node.close()

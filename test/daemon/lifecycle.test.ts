@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { describe, test } from 'node:test'
 import { RemoteApi } from '../../node/daemon/client.js'
 import { FrameType } from '../../node/daemon/frames.js'
@@ -101,11 +101,12 @@ describe('daemon lifecycle', () => {
     assert.ok(Buffer.byteLength(join(home, 'bt.sock')) > SOCKET_PATH_MAX)
     const sock = socketPathFor(home)
     assert.ok(Buffer.byteLength(sock) <= SOCKET_PATH_MAX)
-    assert.match(sock, /bt-[0-9a-f]{24}\.sock$/)
+    assert.match(sock, /\/bt-\d+\/[0-9a-f]{24}\.sock$/)
     assert.equal(socketPathFor(home), sock, 'stable')
     const d = await startDaemon(t, home)
     assert.equal(d.socket, sock)
     assert.equal(readDaemonFile(home)?.socket, sock)
+    assert.equal(statSync(dirname(sock)).mode & 0o777, 0o700)
     const api = await openApi({ home })
     assert.equal(api.remote, true)
     await api.treeCreate('docs')

@@ -41,8 +41,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const block = randomBytes(MiB)
 async function* source(bytes: number): AsyncGenerator<Uint8Array> {
   for (let at = 0, n = 0; at < bytes; at += MiB, n++) {
-    const b = Buffer.allocUnsafe(Math.min(MiB, bytes - at))
-    block.copy(b, 0, 0, b.length)
+    const b = Buffer.from(block.subarray(0, Math.min(MiB, bytes - at)))
     b.writeUInt32LE(n, 0)
     yield b
   }

@@ -18,7 +18,7 @@ export async function runInit(ctx: Ctx): Promise<number> {
   const { initNode } = await import('../identity.js')
   let r: Awaited<ReturnType<typeof initNode>>
   try {
-    r = await initNode({ home: ctx.home, protection, protect: unlockFromEnv(ctx.io.env) })
+    r = await initNode({ home: ctx.home, protection, protect: unlockFromEnv(ctx.io.env, true) })
   } catch (e) {
     if (e instanceof NodeError && e.code === 'EKEY' && /not available/.test(e.message))
       throw new NodeError(e.code, ctx.home, `${e.message} (for now: bt init --key-protection none)`)

@@ -51,8 +51,9 @@ export const COMMANDS: Command[] = [
     ],
     description:
       'Creates the data dir (see --home) and its identity. The key is never stored in the clear unless\n' +
-      'you ask for it with --key-protection none; the default is the TPM when present, else a passphrase\n' +
-      '(BT_PASSPHRASE). Until the TPM issue lands only "none" is available.',
+      'you ask for it with --key-protection none; the default is the TPM when /dev/tpmrm0 exists, else a\n' +
+      'passphrase. The passphrase comes from BT_PASSPHRASE, else it is asked on the terminal (every command\n' +
+      'that opens the data dir needs it); BT_TPM names another TPM (e.g. swtpm:127.0.0.1:2321).',
     examples: ['bt init --key-protection none', 'bt --home /tmp/bt-demo init --key-protection none'],
     run: runInit,
   },

@@ -7,15 +7,19 @@
  */
 import type { UnprotectOptions } from '../../tpm/types.js'
 import type { NodeApi } from '../api-types.js'
+import { passphraseSource } from './passphrase.js'
 
 /** How long a command waits for the data-dir lock held by another `bt` command. */
 export const LOCK_WAIT_MS = 5000
 
-/** Key unlocking from the environment: BT_PASSPHRASE (passphrase mode), BT_TPM (TPM device). */
-export function unlockFromEnv(env: NodeJS.ProcessEnv): UnprotectOptions {
+/**
+ * How to unlock (or, with `confirm`, protect) the node key: the passphrase
+ * from BT_PASSPHRASE or a terminal prompt, the TPM named by BT_TPM.
+ */
+export function unlockFromEnv(env: NodeJS.ProcessEnv, confirm = false): UnprotectOptions {
   const u: UnprotectOptions = {}
-  const pass = env.BT_PASSPHRASE
-  if (pass !== undefined) u.passphrase = async () => pass
+  const pass = passphraseSource(env, confirm)
+  if (pass) u.passphrase = pass
   if (env.BT_TPM) u.tpm = env.BT_TPM
   return u
 }

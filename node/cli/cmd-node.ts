@@ -1,34 +1,9 @@
-/** Commands about the node itself: init, status, up, down. */
-import { existsSync, mkdirSync } from 'node:fs'
-import type { KeyProtection } from '../api-types.js'
+/** Commands about the node itself: status, up, down (init: cmd-key.ts). */
+import { existsSync } from 'node:fs'
 import { NodeError } from '../node-error.js'
-import { UsageError } from './args.js'
 import { unlockFromEnv } from './connect.js'
 import type { Ctx } from './context.js'
-
-const PROTECTIONS: KeyProtection[] = ['none', 'passphrase', 'tpm']
-
-export async function runInit(ctx: Ctx): Promise<number> {
-  const chosen = ctx.value('key-protection')
-  if (chosen !== undefined && !PROTECTIONS.includes(chosen as KeyProtection))
-    throw new UsageError(`--key-protection must be none, passphrase or tpm, not '${chosen}'`)
-  // Never store the key in the clear unless asked: the default is the TPM when there is one.
-  const protection = (chosen ?? (existsSync('/dev/tpmrm0') ? 'tpm' : 'passphrase')) as KeyProtection
-  mkdirSync(ctx.home, { recursive: true, mode: 0o700 })
-  const { initNode } = await import('../identity.js')
-  let r: Awaited<ReturnType<typeof initNode>>
-  try {
-    r = await initNode({ home: ctx.home, protection, protect: unlockFromEnv(ctx.io.env, true) })
-  } catch (e) {
-    if (e instanceof NodeError && e.code === 'EKEY' && /not available/.test(e.message))
-      throw new NodeError(e.code, ctx.home, `${e.message} (for now: bt init --key-protection none)`)
-    throw e
-  }
-  if (ctx.json) await ctx.outJson({ nodeId: r.nodeId, home: ctx.home, keyProtection: r.protection })
-  else await ctx.out(r.nodeId)
-  if (r.warning) ctx.warn(undefined, `warning: ${r.warning}`)
-  return 0
-}
+import { NODE_PASSPHRASE, SECRET_VARS, secretSource, tpmSpec } from './key-input.js'
 
 export async function runStatus(ctx: Ctx): Promise<number> {
   const s = await (await ctx.api()).status()
@@ -55,20 +30,41 @@ export async function runUp(ctx: Ctx): Promise<number> {
     // The child runs `bt up` in the foreground with the same global options (minus --detach).
     const args = ['up', '--home', ctx.home]
     if (ctx.quiet) args.push('--quiet')
+    const tpm = tpmSpec(ctx)
+    if (tpm) args.push('--tpm', tpm)
+    const { readKeyFile } = await import('../identity.js')
+    // A passphrase goes to the child through a pipe: never on its command line, nor in its environment.
+    let input: string | undefined
+    if (readKeyFile(ctx.home).protection === 'passphrase') {
+      input = `${await secretSource(ctx, NODE_PASSPHRASE)()}\n`
+      args.push('--passphrase-stdin')
+    }
+    const env = { ...ctx.io.env }
+    for (const v of SECRET_VARS) delete env[v]
     const { startDetached } = await import('../daemon/control.js')
-    const info = await startDetached({ home: ctx.home, args })
+    const info = await startDetached({ home: ctx.home, args, env, ...(input ? { input } : {}) })
     if (ctx.json) await ctx.outJson({ pid: info.pid, socket: info.socket })
     else await ctx.out(String(info.pid))
     return 0
+  }
+  const unlock = unlockFromEnv(ctx.io.env)
+  if (ctx.flag('passphrase-stdin')) {
+    const line = (await readAll(ctx.io.stdin)).replace(/\r?\n$/, '')
+    unlock.passphrase = async () => line
   }
   const { runDaemon } = await import('../daemon/run.js')
   // Logs go to stderr with an ISO time (the daemon's default), --quiet or not: they are the node's record.
   await runDaemon({
     home: ctx.home,
-    unlock: unlockFromEnv(ctx.io.env),
-    onReady: (info) => ctx.note(`bt: node serving ${ctx.home} (pid ${info.pid}, socket ${info.socket})`),
+    unlock,
   })
   return 0
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const parts: Buffer[] = []
+  for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
+  return Buffer.concat(parts).toString('utf8')
 }
 
 export async function runDown(ctx: Ctx): Promise<number> {

@@ -5,7 +5,8 @@
  */
 import type { CommandShape } from './args.js'
 import { runCat, runLs, runMkdir, runMv, runRm, runStat } from './cmd-files.js'
-import { runDown, runInit, runStatus, runUp } from './cmd-node.js'
+import { INIT_FLAGS, KEY_COMMANDS, runInit } from './cmd-key.js'
+import { runDown, runStatus, runUp } from './cmd-node.js'
 import { runDf, runGc, runVerify } from './cmd-store.js'
 import { runConflicts, runLog, runResolve, runTreeCreate, runTreeList } from './cmd-trees.js'
 import type { Ctx } from './context.js'
@@ -40,21 +41,22 @@ export const COMMANDS: Command[] = [
     name: 'init',
     group: 'node',
     summary: 'create the node identity in the data dir and print the node id',
-    usage: 'init [--key-protection none|passphrase|tpm]',
+    usage: 'init [--key-protection tpm|passphrase|none] [--tpm-pcrs LIST]',
     args: [],
-    flags: [
-      {
-        name: 'key-protection',
-        value: 'MODE',
-        help: 'how the node key is kept at rest: tpm, passphrase, or none (unprotected; say so explicitly)',
-      },
-    ],
+    flags: INIT_FLAGS,
     description:
       'Creates the data dir (see --home) and its identity. The key is never stored in the clear unless\n' +
-      'you ask for it with --key-protection none; the default is the TPM when /dev/tpmrm0 exists, else a\n' +
-      'passphrase. The passphrase comes from BT_PASSPHRASE, else it is asked on the terminal (every command\n' +
-      'that opens the data dir needs it); BT_TPM names another TPM (e.g. swtpm:127.0.0.1:2321).',
-    examples: ['bt init --key-protection none', 'bt --home /tmp/bt-demo init --key-protection none'],
+      'you ask for it with --key-protection none. The default is the TPM when one answers (--tpm DEVICE,\n' +
+      'else $BT_TPM, else /dev/tpmrm0), else a passphrase: BT_PASSPHRASE, else asked twice on the\n' +
+      'terminal (every command that opens the data dir needs it). --tpm-pcrs binds the seal to PCR values\n' +
+      'and prints a recovery code once (on stderr; with --json also in the JSON): store it offline.',
+    examples: [
+      'bt init',
+      'bt init --key-protection none',
+      'bt --home /tmp/bt-demo init --key-protection none',
+      'bt init --key-protection tpm --tpm-pcrs 7',
+      'bt --tpm swtpm:127.0.0.1:2321 init --key-protection tpm',
+    ],
     run: runInit,
   },
   {
@@ -76,6 +78,10 @@ export const COMMANDS: Command[] = [
     args: [],
     flags: [
       { name: 'detach', short: 'd', help: 'start in the background, return once it serves, print its pid' },
+      {
+        name: 'passphrase-stdin',
+        help: 'read the key passphrase from stdin (--detach hands it to the node this way)',
+      },
     ],
     description:
       'Runs the node: while it runs, every other bt command goes through its local API (a Unix socket in\n' +
@@ -285,12 +291,13 @@ export const COMMANDS: Command[] = [
     examples: ['bt gc', 'bt gc --json'],
     run: runGc,
   },
+  ...KEY_COMMANDS,
 ]
 
 /** Find a command from the leading words of the command line. */
 export function lookupCommand(words: string[]): { shape: Command; used: number } | undefined {
-  if (words[0] === 'tree') {
-    const c = COMMANDS.find((x) => x.name === `tree ${words[1]}`)
+  if (words[0] === 'tree' || words[0] === 'key') {
+    const c = COMMANDS.find((x) => x.name === `${words[0]} ${words[1]}`)
     return c ? { shape: c, used: 2 } : undefined
   }
   const c = COMMANDS.find((x) => x.name === words[0])

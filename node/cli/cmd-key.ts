@@ -143,7 +143,10 @@ export async function runKeyRotate(ctx: Ctx): Promise<number> {
   })
   const { rotateKey } = await import('../keys.js')
   const r = await rotateKey({ home: ctx.home, unlock, protect })
-  ctx.note(`bt: key rotate: new wrap key, ${r.rewrapped} tree key(s) re-wrapped; the node id stays`)
+  ctx.note(
+    `bt: key rotate: new wrap key, ${r.rewrapped} tree key(s) re-wrapped; the node id stays. ` +
+      'Backups made before now no longer open these trees: bt key export again.',
+  )
   await report(ctx, r, { rewrapped: r.rewrapped }, code, pcrs)
   return 0
 }

@@ -43,6 +43,7 @@ export class ApiServer {
   private readonly conns = new Set<ServerConnection>()
   private stopping = false
   private cutGrace: (() => void) | undefined
+  private readonly tasks = new Set<Promise<void>>()
 
   constructor(readonly o: ApiServerOptions) {
     this.server = createServer((s) => this.accept(s))
@@ -103,12 +104,20 @@ export class ApiServer {
       for (const c of this.conns) c.abort()
     }
     await all()
+    // A connection cut after an abort may leave its handler finishing a step; wait for it.
+    await Promise.allSettled([...this.tasks])
     await listening
   }
 
   /** End the grace period of a `close` in progress now (a second signal). */
   hurry(): void {
     this.cutGrace?.()
+  }
+
+  /** Keep a request's handler until it settles, so `close` never returns while one still runs. */
+  track(p: Promise<void>): void {
+    this.tasks.add(p)
+    void p.finally(() => this.tasks.delete(p))
   }
 
   get isStopping(): boolean {
@@ -270,7 +279,7 @@ class ServerConnection {
         ...(this.srv.o.uploadHighWater ? { high: this.srv.o.uploadHighWater } : {}),
       })
     }
-    void this.run(c, params)
+    this.srv.track(this.run(c, params))
   }
 
   private async run(c: Current, params: unknown[]): Promise<void> {

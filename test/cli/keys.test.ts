@@ -8,14 +8,17 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { EventEmitter } from 'node:events'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
+import type { Io } from '../../node/cli/context.js'
+import { runCli } from '../../node/cli/main.js'
 import { loadIdentity } from '../../node/identity.js'
 import { TpmClient } from '../../tpm/client.js'
 import { startSwtpm } from '../helpers/swtpm.js'
 import { type Teardown, tmpDir } from '../helpers/tmp.js'
-import { type BtResult, bt, ok } from './helpers.js'
+import { type BtResult, bt, btEnv, ok } from './helpers.js'
 
 /** A data dir path (not created) whose daemon, if any, is stopped after the test. */
 function newHome(t: Teardown, env: NodeJS.ProcessEnv = {}): string {
@@ -66,6 +69,48 @@ async function extendPcr(spec: string, pcr: number): Promise<void> {
 
 function put(home: string, text: string, o: { env?: NodeJS.ProcessEnv; args?: string[] } = {}): void {
   ok(bt(home, [...(o.args ?? []), 'put', '-', 'docs:/f'], { input: text, ...(o.env ? { env: o.env } : {}) }))
+}
+
+/** A terminal that types `lines`, one per prompt (promptHidden resumes the stream for each). */
+class FakeTty extends EventEmitter {
+  readonly isTTY = true
+  constructor(private readonly lines: string[]) {
+    super()
+  }
+  setRawMode(): this {
+    return this
+  }
+  resume(): this {
+    const line = this.lines.shift()
+    if (line !== undefined) setImmediate(() => this.emit('data', Buffer.from(`${line}\r`)))
+    return this
+  }
+  pause(): this {
+    return this
+  }
+}
+
+/** `bt` in this process with a fake terminal on stdin. */
+async function btTty(argv: string[], lines: string[]): Promise<BtResult> {
+  const { PassThrough } = await import('node:stream')
+  const stdout = new PassThrough()
+  const stderr = new PassThrough()
+  let out = ''
+  let err = ''
+  stdout.setEncoding('utf8').on('data', (d) => (out += d))
+  stderr.setEncoding('utf8').on('data', (d) => (err += d))
+  const io = {
+    stdout,
+    stderr,
+    stdin: new FakeTty(lines),
+    stderrTTY: false,
+    columns: 80,
+    env: btEnv(),
+    now: () => Date.now(),
+  } as unknown as Io
+  const status = await runCli(argv, io)
+  await new Promise((r) => setImmediate(r))
+  return { status, stdout: out, stderr: err }
 }
 
 describe('bt with key protection', () => {
@@ -216,5 +261,22 @@ describe('bt with key protection', () => {
     assert.match(ok(bt(home, ['key', '--help'])).stdout, /bt key recover/)
     failsWith(bt(home, ['key', 'recover']), /not a TPM/)
     failsWith(bt(home, ['key', 'passwd']), /not a passphrase/)
+  })
+
+  test('prompts on a terminal: a new passphrase is asked twice, passwd asks old then new twice', async (t) => {
+    const home = newHome(t)
+    const init = ['--home', home, 'init', '--key-protection', 'passphrase']
+    const differ = await btTty(init, ['one', 'two'])
+    assert.equal(differ.status, 1)
+    assert.match(differ.stderr, /differ/)
+    assert.equal(existsSync(join(home, 'identity.json')), false)
+    const r = await btTty(init, ['typed pw', 'typed pw'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stderr, /passphrase for the node key: [\s\S]*again, to confirm: /)
+    assert.doesNotMatch(r.stderr, /typed pw|warning/)
+    const pw = await btTty(['--home', home, 'key', 'passwd'], ['typed pw', 'new pw', 'new pw'])
+    assert.equal(pw.status, 0, pw.stderr)
+    assert.match(pw.stderr, /passphrase for the node key: [\s\S]*new passphrase for the node key: /)
+    await loadIdentity(home, { passphrase: async () => 'new pw' })
   })
 })

@@ -140,6 +140,8 @@ interface Current {
   answered: boolean
   /** Download: stop producing (CANCEL, disconnect, or stop). */
   cancelled: boolean
+  /** Aborted while committing: close the connection soon after the answer is sent. */
+  cutAfterAnswer?: boolean
 }
 
 /** After an abort, how long a connection may take to close by itself before it is cut. */
@@ -184,16 +186,28 @@ class ServerConnection {
     if (!this.current) this.socket.end()
   }
 
-  /** Abort the request in flight (upload/download); plain calls run to completion. */
+  /**
+   * Abort the request in flight: an upload still streaming fails (its path
+   * keeps the previous content), a download stops. A plain call, or a write
+   * already committing (its upload ended), runs to completion and is answered:
+   * cutting it off would lose the acknowledgement of a change that happened.
+   */
   abort(): void {
     this.draining = true
     const c = this.current
-    if (!c) this.socket.end()
-    else {
-      c.cancelled = true
-      c.inbox?.fail(stopping())
+    if (!c) {
+      this.socket.end()
+      this.cutSoon()
+      return
     }
-    // A client that neither reads nor finishes its upload must not hold up the stop.
+    c.cancelled = true
+    c.inbox?.fail(stopping())
+    if (c.method === 'readFile' || c.streamOpen) this.cutSoon()
+    else c.cutAfterAnswer = true
+  }
+
+  /** A client that neither reads nor finishes its upload must not hold up the stop. */
+  private cutSoon(): void {
     setTimeout(() => this.socket.destroy(), ABORT_LINGER_MS).unref()
   }
 
@@ -345,6 +359,7 @@ class ServerConnection {
     if (c.streamOpen) this.socket.resume()
     this.reply(c.id, type, body)
     this.finish(c)
+    if (c.cutAfterAnswer) this.cutSoon()
   }
 
   private finish(c: Current): void {

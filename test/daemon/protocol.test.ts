@@ -338,3 +338,28 @@ describe('several clients at once', () => {
     assert.equal((await it.next()).done, true)
   })
 })
+
+describe('a stop never loses the answer to a change that happened', () => {
+  test('a write committing and a plain call in flight at the end of the grace period are still answered', async (t) => {
+    const api = fakeApi({
+      async writeFile(_t, _p, source) {
+        const s = await text(source)
+        await sleep(1500) // committing, longer than the server lingers for stubborn clients
+        return { size: s.length } as never
+      },
+      async mkdir() {
+        await sleep(1500)
+        return { kind: 'dir' } as never
+      },
+    })
+    const { server, socket } = await serve(t, api)
+    const a = await client(t, socket)
+    const b = await client(t, socket)
+    const put = a.writeFile('t', '/f', once('committed'))
+    const mk = b.mkdir('t', '/d')
+    await sleep(100)
+    await server.close(50)
+    assert.equal((await put).size, 9)
+    assert.equal((await mk).kind, 'dir')
+  })
+})

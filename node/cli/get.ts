@@ -22,6 +22,8 @@ import { localError } from './report.js'
 export const pendingTemps = new Set<string>()
 
 const PAGE = 1000
+/** Files of get -r whose fsync and rename may be in flight at once. */
+const FINISHING_MAX = 16
 
 export async function runGet(ctx: Ctx): Promise<number> {
   const [src, dst] = ctx.positionals as [string, string]
@@ -79,14 +81,16 @@ async function finish(ctx: Ctx, s: TransferSummary): Promise<number> {
 
 /**
  * Write a stream to `path` through a temporary file beside it (fsync, then
- * rename), with the tree's mode bits and mtime. Returns the byte count.
+ * rename), with the tree's mode bits and mtime. Resolves once the bytes are
+ * written, with the byte count and `done`: the fsync and rename, which the
+ * caller may let overlap with the next file (they touch only local disk).
  */
-export async function writeLocalFile(
+export async function startLocalFile(
   path: string,
   source: AsyncIterable<Uint8Array>,
   attr: Pick<Attr, 'mode' | 'mtime'>,
   onBytes?: (n: number) => void,
-): Promise<number> {
+): Promise<{ bytes: number; done: Promise<void> }> {
   const tmp = join(dirname(path), `.${basename(path)}.bt-${randomBytes(4).toString('hex')}.tmp`)
   let fh: fsp.FileHandle
   try {
@@ -95,31 +99,51 @@ export async function writeLocalFile(
     throw localError(dirname(path), e)
   }
   pendingTemps.add(tmp)
-  let bytes = 0
-  try {
-    try {
-      for await (const chunk of source) {
-        await fh.write(chunk)
-        bytes += chunk.length
-        onBytes?.(chunk.length)
-      }
-      await fh.chmod(attr.mode & 0o7777)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    // Seconds as a number keep sub-millisecond precision (a Date would truncate to the ms).
-    await fsp.utimes(tmp, attr.mtime / 1000, attr.mtime / 1000)
-    await fsp.rename(tmp, path).catch((e) => {
-      throw localError(path, e)
-    })
-    pendingTemps.delete(tmp)
-    return bytes
-  } catch (e) {
+  const fail = async (e: unknown): Promise<never> => {
     await fsp.rm(tmp, { force: true })
     pendingTemps.delete(tmp)
     throw e instanceof FsError ? e : localError(path, e)
   }
+  let bytes = 0
+  try {
+    for await (const chunk of source) {
+      await fh.write(chunk)
+      bytes += chunk.length
+      onBytes?.(chunk.length)
+    }
+    await fh.chmod(attr.mode & 0o7777)
+  } catch (e) {
+    await fh.close().catch(() => {})
+    return fail(e)
+  }
+  const done = (async () => {
+    try {
+      try {
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+      // Seconds as a number keep sub-millisecond precision (a Date would truncate to the ms).
+      await fsp.utimes(tmp, attr.mtime / 1000, attr.mtime / 1000)
+      await fsp.rename(tmp, path)
+      pendingTemps.delete(tmp)
+    } catch (e) {
+      await fail(e)
+    }
+  })()
+  return { bytes, done }
+}
+
+/** `startLocalFile` and wait for its rename. */
+export async function writeLocalFile(
+  path: string,
+  source: AsyncIterable<Uint8Array>,
+  attr: Pick<Attr, 'mode' | 'mtime'>,
+  onBytes?: (n: number) => void,
+): Promise<number> {
+  const { bytes, done } = await startLocalFile(path, source, attr, onBytes)
+  await done
+  return bytes
 }
 
 /** Create (or atomically replace) a local symlink. */
@@ -199,6 +223,7 @@ async function getTree(
     totalFiles: files.length,
   })
   const dirs: Item[] = []
+  const finishing = new Set<Promise<void>>()
   try {
     for (const it of items) {
       if (it.attr.kind === 'dir') {
@@ -211,10 +236,18 @@ async function getTree(
       } else {
         progress.setLabel(it.remote)
         try {
-          s.bytes += await writeLocalFile(it.local, api.readFile(tree, it.remote), it.attr, (n) =>
-            progress.add(n),
+          const { bytes, done } = await startLocalFile(
+            it.local,
+            api.readFile(tree, it.remote),
+            it.attr,
+            (n) => progress.add(n),
           )
+          s.bytes += bytes
           s.files++
+          // fsync + rename overlap with reading the next files; a few in flight at most.
+          const p = done.finally(() => finishing.delete(p))
+          finishing.add(p)
+          if (finishing.size >= FINISHING_MAX) await Promise.race(finishing)
         } catch (e) {
           // A file that vanished from the tree since the listing is reported; the rest continues.
           if (e instanceof FsError && e.code === 'ENOENT') warn(`${tree}:${it.remote}`, 'vanished during get')
@@ -223,12 +256,15 @@ async function getTree(
         progress.fileDone()
       }
     }
+    await Promise.all(finishing)
     // Directory modes and mtimes last: writing their contents changed them.
     for (const d of dirs.reverse()) {
       await fsp.chmod(d.local, d.attr.mode & 0o7777)
       await fsp.utimes(d.local, d.attr.mtime / 1000, d.attr.mtime / 1000)
     }
   } finally {
+    // On an early exit, let the renames in flight settle (and their temp files be removed).
+    await Promise.allSettled([...finishing])
     progress.done()
   }
 }

@@ -210,10 +210,15 @@ export class ClientConnection {
     if (!this.hello) {
       if (type !== FrameType.HELLO) throw new ProtocolError('the first frame must be a hello')
       const h = parseJson(payload)
-      if (h.protocol !== PROTOCOL_VERSION)
-        throw new ProtocolError(
-          `the node speaks protocol ${String(h.protocol)}, this bt speaks ${PROTOCOL_VERSION}`,
+      if (h.protocol !== PROTOCOL_VERSION) {
+        this.fatal = new NodeError(
+          'EDAEMON',
+          undefined,
+          `the running node (bt ${String(h.version)}) speaks local API protocol ${String(h.protocol)}, ` +
+            `this bt ${BT_VERSION} speaks ${PROTOCOL_VERSION}; restart the node (bt down, then bt up)`,
         )
+        throw new ProtocolError('protocol version mismatch')
+      }
       this.hello = {
         protocol: PROTOCOL_VERSION,
         version: typeof h.version === 'string' ? h.version : '?',

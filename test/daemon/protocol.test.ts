@@ -304,6 +304,26 @@ describe('a connection that breaks the protocol is closed alone', () => {
   })
 })
 
+describe('versions', () => {
+  test('a node speaking another protocol version is reported with what to do', async (t) => {
+    const { createServer } = await import('node:net')
+    const { jsonFrame } = await import('../../node/daemon/frames.js')
+    const socket = join(tmpDir(t), 'future.sock')
+    const future = createServer((s) => {
+      s.on('error', () => {})
+      s.resume()
+      s.write(jsonFrame(FrameType.HELLO, { protocol: 2, version: '9.9.9' }))
+    })
+    await new Promise<void>((r) => future.listen(socket, r))
+    t.after(() => new Promise((r) => future.close(r)))
+    await assert.rejects(RemoteApi.connect(socket, 2000), (e: unknown) => {
+      isNode('EDAEMON')(e)
+      assert.match((e as Error).message, /bt 9\.9\.9\) speaks local API protocol 2.*restart the node/)
+      return true
+    })
+  })
+})
+
 describe('several clients at once', () => {
   test('concurrent calls on one handle and across handles', async (t) => {
     const files = new Map<string, string>()

@@ -85,8 +85,15 @@ export async function runDaemon(o: RunDaemonOptions): Promise<void> {
     throw new NodeError('EDAEMON', o.home, `cannot listen on ${socket}: ${(e as Error).message}`)
   }
   const info = { pid: process.pid, socket }
+  try {
+    writeDaemonFile(o.home, { ...info, started: Date.now(), version: BT_VERSION })
+  } catch (e) {
+    await server.close(0)
+    removeDaemonFiles(o.home, socket)
+    await node.close()
+    throw new NodeError('EDAEMON', o.home, `cannot write daemon.json: ${(e as Error).message}`)
+  }
   node.setDaemon(info)
-  writeDaemonFile(o.home, { ...info, started: Date.now(), version: BT_VERSION })
 
   let signalled = 0
   const onSignal = (sig: NodeJS.Signals) => {

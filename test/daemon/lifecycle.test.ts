@@ -115,6 +115,20 @@ describe('daemon lifecycle', () => {
     assert.ok(!existsSync(sock))
   })
 
+  test('a daemon that cannot record itself stops cleanly with a clear error', async (t) => {
+    const home = await tmpHome(t)
+    // daemon.json is written through a temp file named by the pid: make that path unwritable.
+    mkdirSync(join(home, `daemon.json.${process.pid}.tmp`))
+    await assert.rejects(runDaemon({ home, signals: false, log: () => {} }), (e: unknown) => {
+      isNode('EDAEMON')(e)
+      assert.match((e as Error).message, /cannot write daemon.json/)
+      return true
+    })
+    assert.ok(!existsSync(join(home, 'bt.sock')), 'socket removed')
+    const n = await openLocalNode({ home })
+    await n.close()
+  })
+
   test('files left by a killed daemon are cleaned up, and a new daemon starts', async (t) => {
     const home = await tmpHome(t)
     const sock = join(home, 'bt.sock')

@@ -37,6 +37,9 @@ export interface ApiServerOptions {
   uploadHighWater?: number
 }
 
+/** Connections served at once; more are refused (closed at once) so a runaway client cannot exhaust descriptors. */
+export const MAX_CONNECTIONS = 512
+
 /** Serves a NodeApi over Unix-socket (or any `net`) connections. */
 export class ApiServer {
   readonly server: Server
@@ -47,6 +50,8 @@ export class ApiServer {
 
   constructor(readonly o: ApiServerOptions) {
     this.server = createServer((s) => this.accept(s))
+    // Each bt command holds one or a few connections; far more means a runaway client.
+    this.server.maxConnections = MAX_CONNECTIONS
   }
 
   /** Listen on a Unix socket path. */

@@ -9,14 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import {
-  daemonInfo,
-  isAlive,
-  openApi,
-  readDaemonFile,
-  startDetached,
-  stopDaemon,
-} from '../../node/daemon/index.js'
+import { daemonInfo, isAlive, openApi, startDetached, stopDaemon } from '../../node/daemon/index.js'
 import { openLocalNode } from '../../node/local-node.js'
 import { NodeError } from '../../node/node-error.js'
 import type { Teardown } from '../helpers/tmp.js'
@@ -61,21 +54,32 @@ function btChild(
   return { child, done }
 }
 
-/** An initialised data dir with a tree 'docs'; any daemon still running is killed after the test. */
+/** An initialised data dir with a tree 'docs'. */
 function home(t: Teardown): string {
   const h = join(tmpDir(t, 'bt-proc-'), 'home')
   ok(bt(h, 'init', '--key-protection', 'none'))
   ok(bt(h, 'tree', 'create', 'docs'))
-  t.after(() => {
-    const f = readDaemonFile(h)
-    if (f && f.pid !== process.pid && isAlive(f.pid)) process.kill(f.pid, 'SIGKILL')
-  })
   return h
 }
 
-function up(h: string): number {
-  const pid = Number(ok(bt(h, 'up', '--detach')).stdout.trim())
-  assert.ok(Number.isInteger(pid) && pid > 0)
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+/** `bt up --detach`; the daemon is killed after the test if still running (even when the test failed). */
+function up(t: Teardown, h: string): number {
+  const r = bt(h, 'up', '--detach')
+  const pid = Number(r.stdout.trim())
+  if (Number.isInteger(pid) && pid > 0)
+    t.after(() => {
+      // Only if that pid is still this data dir's daemon (pids get reused).
+      if (isAlive(pid) && cmdline(pid).includes(h)) process.kill(pid, 'SIGKILL')
+    })
+  ok(r)
   return pid
 }
 
@@ -109,7 +113,7 @@ describe('bt up / status / down as processes', () => {
     const h = home(t)
     ok(bt(h, 'down'))
     assert.equal(JSON.parse(ok(bt(h, 'status', '--json')).stdout).running, false)
-    const pid = up(h)
+    const pid = up(t, h)
     const s = JSON.parse(ok(bt(h, 'status', '--json')).stdout)
     assert.equal(s.running, true)
     assert.equal(s.pid, pid)
@@ -150,7 +154,7 @@ describe('signals during writes', () => {
       writeFileSync(src, big)
       writeFileSync(join(h, '..', 'prev.txt'), 'previous')
       ok(bt(h, 'put', join(h, '..', 'prev.txt'), 'docs:/big.bin'))
-      const pid = up(h)
+      const pid = up(t, h)
       const base = storedBytes(h)
       const put = btChild(h, 'put', src, 'docs:/big.bin')
       await until(() => storedBytes(h) > base + 8 * MB, 30_000, 'the put to stream in').catch(() => {})
@@ -179,7 +183,7 @@ describe('signals during writes', () => {
       const log = readFileSync(join(h, 'node.log'), 'utf8')
       assert.match(log, /stopping \(SIGTERM\)/)
       if (signals === 2 && r.status !== 0) assert.match(log, /SIGTERM again/)
-      up(h)
+      up(t, h)
       ok(bt(h, 'down'))
     })
   }
@@ -200,7 +204,7 @@ describe('signals during writes', () => {
         want.set(rel, sha(content))
       }
     }
-    const pid = up(h)
+    const pid = up(t, h)
     const put = btChild(h, 'put', '-r', src, 'docs:/d')
     const api = await openApi({ home: h })
     assert.equal(api.remote, true)
@@ -240,7 +244,7 @@ describe('signals during writes', () => {
       await n.close()
     }
     assert.ok(present > 0 && present < 2000, `${present} files stored before the kill`)
-    const pid2 = up(h)
+    const pid2 = up(t, h)
     assert.ok(isAlive(pid2))
     ok(bt(h, 'down'))
     await gone(pid2)

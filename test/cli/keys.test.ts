@@ -183,6 +183,15 @@ describe('bt with key protection', () => {
     assert.equal(ok(bt(home, [...tpm, 'cat', 'docs:/f'])).stdout, 'bound data')
     const st = JSON.parse(ok(bt(home, ['--json', 'key', 'status'])).stdout)
     assert.deepEqual([st.pcrs, st.recoveryCopy, st.nodeId], [[16], true, j.nodeId])
+
+    // Another TPM (a new machine's, a cleared one): refused clearly, nothing rewritten; recover moves the key.
+    const other = await startSwtpm(t)
+    const keyFile = readFileSync(join(home, 'identity.json'), 'utf8')
+    failsWith(bt(home, ['--tpm', other.spec, 'cat', 'docs:/f']), /another TPM.*bt key recover/)
+    assert.equal(readFileSync(join(home, 'identity.json'), 'utf8'), keyFile)
+    ok(bt(home, ['--tpm', other.spec, 'key', 'recover'], { env: { BT_RECOVERY_CODE: j.recoveryCode } }))
+    assert.equal(ok(bt(home, ['--tpm', other.spec, 'cat', 'docs:/f'])).stdout, 'bound data')
+    failsWith(bt(home, [...tpm, 'cat', 'docs:/f']), /another TPM.*bt key recover/)
   })
 
   test('passphrase: env, wrong, missing, detached daemon, passwd, export/import', async (t) => {

@@ -149,7 +149,7 @@ describe('signals during writes', () => {
     test(`${name} during a large put: the put completed or the path keeps its previous content`, async (t) => {
       const h = home(t)
       const src = join(h, '..', 'big.bin')
-      const big = Buffer.alloc(96 * MB)
+      const big = Buffer.alloc(64 * MB)
       for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE((i * 2654435761) >>> 0, i)
       writeFileSync(src, big)
       writeFileSync(join(h, '..', 'prev.txt'), 'previous')

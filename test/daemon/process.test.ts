@@ -134,6 +134,26 @@ describe('bt up / status / down as processes', () => {
     assert.match(log, /stopped/)
   })
 
+  test('bt up in the foreground stops cleanly on SIGINT (Ctrl-C) and exits 0', async (t) => {
+    const h = home(t)
+    const child = spawn(process.execPath, [BT, '--home', h, 'up'], {
+      env: env(),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
+    let stderr = ''
+    child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d))
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)))
+    await until(() => /serving/.test(stderr), 30_000, 'the node to serve')
+    assert.equal((await daemonInfo(h))?.pid, child.pid)
+    child.kill('SIGINT')
+    assert.equal(await exited, 0, stderr)
+    assert.match(stderr, /stopping \(SIGINT\)/)
+    assert.ok(!existsSync(join(h, 'bt.sock')) && !existsSync(join(h, 'daemon.json')))
+  })
+
   test('up --detach on a data dir without identity fails with the reason', (t) => {
     const h = join(tmpDir(t), 'empty')
     const r = ok(bt(h, 'up', '--detach'), 1)

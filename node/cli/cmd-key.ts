@@ -117,6 +117,14 @@ async function report(
 
 export async function runInit(ctx: Ctx): Promise<number> {
   const pcrs = pcrsFlag(ctx)
+  // Before anything is asked (initNode checks again under the lock).
+  if (existsSync(join(ctx.home, HOME_FILES.identity))) {
+    const id = await readKey(ctx).then(
+      (f) => ` (node ${f.nodeId})`,
+      () => '',
+    )
+    throw new NodeError('EINITIALIZED', ctx.home, `already initialised${id}`)
+  }
   const protection = await chooseProtection(ctx, pcrs)
   const { protect, code } = await newProtection(ctx, protection, pcrs ?? [])
   mkdirSync(ctx.home, { recursive: true, mode: 0o700 })

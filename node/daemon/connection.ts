@@ -109,9 +109,10 @@ export class ClientConnection {
       },
     )
     let sourceError: { e: unknown } | undefined
-    const it = source[Symbol.asyncIterator]()
+    let it: AsyncIterator<Uint8Array> | undefined
     const stop = settled.then(() => undefined)
     try {
+      it = source[Symbol.asyncIterator]()
       for (;;) {
         // An early answer (an error) must not wait for a slow source to produce more.
         const next = it.next()
@@ -126,7 +127,7 @@ export class ClientConnection {
     } catch (e) {
       sourceError = { e }
     }
-    if (answered || this._closed) void Promise.resolve(it.return?.()).catch(() => undefined)
+    if (answered || this._closed) void Promise.resolve(it?.return?.()).catch(() => undefined)
     if (!this._closed)
       this.socket.write(streamHeader(sourceError || answered ? FrameType.ABORT : FrameType.END, id))
     if (sourceError) {

@@ -383,3 +383,32 @@ describe('a stop never loses the answer to a change that happened', () => {
     assert.equal((await mk).kind, 'dir')
   })
 })
+
+describe('odd upload sources', () => {
+  test('a source that throws at once, or yields nothing, leaves the connection usable', async (t) => {
+    const files = new Map<string, string>()
+    const api = fakeApi({
+      async writeFile(_t, path, source) {
+        const s = await text(source)
+        files.set(path, s)
+        return { size: s.length } as never
+      },
+      async treeList() {
+        return []
+      },
+    })
+    const { socket } = await serve(t, api)
+    const c = await client(t, socket)
+    const broken = {
+      [Symbol.asyncIterator]() {
+        throw new Error('cannot open the source')
+      },
+    } as AsyncIterable<Uint8Array>
+    await assert.rejects(c.writeFile('t', '/a', broken), /cannot open the source/)
+    assert.equal(files.has('/a'), false)
+    const empty = (async function* (): AsyncGenerator<Uint8Array> {})()
+    assert.equal((await c.writeFile('t', '/e', empty)).size, 0)
+    assert.equal(files.get('/e'), '')
+    assert.deepEqual(await c.treeList(), [])
+  })
+})

@@ -208,6 +208,33 @@ describe('signals during writes', () => {
     })
   }
 
+  test('SIGKILL of a bt put client mid-upload: the path keeps its previous content, the daemon serves on', async (t) => {
+    const h = home(t)
+    const src = join(h, '..', 'big.bin')
+    const big = Buffer.alloc(64 * MB)
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE((i * 2246822519) >>> 0, i)
+    writeFileSync(src, big)
+    writeFileSync(join(h, '..', 'prev.txt'), 'previous')
+    const pid = up(t, h)
+    ok(bt(h, 'put', join(h, '..', 'prev.txt'), 'docs:/big.bin'))
+    const base = storedBytes(h)
+    const put = btChild(h, 'put', src, 'docs:/big.bin')
+    await until(() => storedBytes(h) > base + 4 * MB, 30_000, 'the put to stream in').catch(() => {})
+    put.child.kill('SIGKILL')
+    const r = await put.done
+    t.diagnostic(`put exit ${r.status}`)
+    // The daemon notices the disconnect and drops the write; it keeps serving.
+    const out = join(h, '..', 'out.bin')
+    ok(bt(h, 'get', 'docs:/big.bin', out))
+    const got = readFileSync(out)
+    if (got.length !== big.length) assert.equal(got.toString(), 'previous')
+    else assert.equal(sha(got), sha(big)) // it had finished before the kill
+    assert.equal(JSON.parse(ok(bt(h, 'verify', '--json')).stdout).ok, true)
+    assert.ok(isAlive(pid))
+    ok(bt(h, 'down'))
+    await gone(pid)
+  })
+
   test('SIGKILL of the daemon mid put -r of 2000 files: verify passes, stored files are intact, a new daemon starts', async (t) => {
     const h = home(t)
     const src = join(h, '..', 'src')

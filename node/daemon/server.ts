@@ -323,6 +323,12 @@ class ServerConnection {
       const error = toWire(e)
       if (error.kind === 'internal')
         this.srv.log(`${c.method} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
+      else if (c.method === 'writeFile' && error.kind === 'node' && error.code === 'ECLOSED') {
+        const [tree, path] = params as [string, string]
+        this.srv.log(
+          `write of ${tree}:${path} abandoned (${error.message}); the path keeps its previous content`,
+        )
+      }
       this.answer(c, FrameType.ERROR, { error })
     }
   }

@@ -211,6 +211,11 @@ describe('stopping with requests in flight', () => {
       d.log.some((l) => /aborting 2 request/.test(l)),
       d.log.join('\n'),
     )
+    for (const p of ['/f', '/new'])
+      assert.ok(
+        d.log.some((l) => l.includes(`write of docs:${p} abandoned`)),
+        d.log.join('\n'),
+      )
     const n = await openLocalNode({ home })
     t.after(() => n.close())
     assert.equal(await text(n.readFile('docs', '/f')), 'previous')

@@ -37,14 +37,20 @@ function protectionFlag(ctx: Ctx): KeyProtection | undefined {
   return v as KeyProtection | undefined
 }
 
+/** `--key-protection`, checked against `--tpm-pcrs` (usage errors come before anything else). */
+function checkedProtection(ctx: Ctx, pcrs: number[] | undefined): KeyProtection | undefined {
+  const chosen = protectionFlag(ctx)
+  if (pcrs && chosen !== undefined && chosen !== 'tpm')
+    throw new UsageError('--tpm-pcrs binds a TPM seal: it needs --key-protection tpm')
+  return chosen
+}
+
 /**
  * The protection a new key gets: `--key-protection`, else tpm when
  * `--tpm-pcrs` is given, else tpm when a TPM answers at the spec, else passphrase.
  */
 async function chooseProtection(ctx: Ctx, pcrs: number[] | undefined): Promise<KeyProtection> {
-  const chosen = protectionFlag(ctx)
-  if (pcrs && chosen !== undefined && chosen !== 'tpm')
-    throw new UsageError('--tpm-pcrs binds a TPM seal: it needs --key-protection tpm')
+  const chosen = checkedProtection(ctx, pcrs)
   if (chosen) return chosen
   if (pcrs) return 'tpm'
   const { detectTpm } = await import('../../tpm/detect.js')
@@ -117,6 +123,7 @@ async function report(
 
 export async function runInit(ctx: Ctx): Promise<number> {
   const pcrs = pcrsFlag(ctx)
+  checkedProtection(ctx, pcrs)
   // Before anything is asked (initNode checks again under the lock).
   if (existsSync(join(ctx.home, HOME_FILES.identity))) {
     const id = await readKey(ctx).then(

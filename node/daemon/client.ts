@@ -23,6 +23,7 @@ import type { Method } from './methods.js'
 /** Idle connections kept for reuse; more are closed when released. */
 const MAX_IDLE = 4
 
+/** The NodeApi of a running daemon (`remote` is always true). */
 export class RemoteApi implements NodeApi {
   readonly remote = true
   private readonly idle: ClientConnection[] = []

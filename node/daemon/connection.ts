@@ -41,6 +41,7 @@ interface Pending {
 const lost = () =>
   new NodeError('EDAEMON', undefined, 'lost the connection to the node (it stopped or crashed)')
 
+/** One connection to a daemon: hello on open, then one request at a time (use `RemoteApi` for a pool). */
 export class ClientConnection {
   private readonly parser = new FrameParser()
   private pending: Pending | undefined

@@ -63,6 +63,7 @@ export function ensurePrivateDir(dir: string): void {
     )
 }
 
+/** Path of daemon.json in a data dir. */
 export function daemonFilePath(home: string): string {
   return join(home, HOME_FILES.daemon)
 }

@@ -46,8 +46,10 @@ export const METHODS = {
   shutdown: { params: [] },
 } satisfies Record<string, MethodSpec>
 
+/** Name of a local API method. */
 export type Method = keyof typeof METHODS
 
+/** Whether a request's `method` field names a method of the local API. */
 export function isMethod(m: unknown): m is Method {
   return typeof m === 'string' && Object.hasOwn(METHODS, m)
 }

@@ -19,6 +19,7 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
+import Database from 'better-sqlite3'
 import type { NodeApi } from '../../node/api-types.js'
 import { FsError } from '../../node/errors.js'
 import type { Attr, DirEntry } from '../../node/volume-types.js'
@@ -111,6 +112,47 @@ describe('bt before init and with a damaged data dir', () => {
     // Repaired: everything is back.
     assert.equal(ok(bt(home, ['cat', 'docs:/keep.txt'])).stdout, 'precious')
     ok(bt(home, ['verify']))
+  })
+})
+
+describe('verify finds damage', () => {
+  test('a corrupt and a missing chunk: exit 1, chunk ids and damaged paths listed; reads fail with EIO', (t) => {
+    const home = initHome(tmpDir(t))
+    ok(bt(home, ['put', '-', 'docs:/a.bin'], { input: Buffer.alloc(200_000, 1) }))
+    ok(bt(home, ['put', '-', 'docs:/b.bin'], { input: Buffer.alloc(200_000, 2) }))
+    const id = readdirSync(join(home, 'trees'))[0]!
+    const db = new Database(join(home, 'trees', id, 'chunks.db'))
+    const rows = db.prepare('SELECT id, data FROM store_chunks ORDER BY id').all() as {
+      id: string
+      data: Buffer
+    }[]
+    assert.ok(rows.length >= 2)
+    const [victim, gone] = [rows[0]!, rows[1]!]
+    const bad = Buffer.from(victim.data)
+    bad[bad.length >> 1]! ^= 0xff
+    db.prepare('UPDATE store_chunks SET data = ? WHERE id = ?').run(bad, victim.id)
+    db.prepare('DELETE FROM store_chunks WHERE id = ?').run(gone.id)
+    db.close()
+
+    const r = bt(home, ['verify'])
+    assert.equal(r.status, 1)
+    assert.match(r.stdout, new RegExp(`^  corrupt chunk ${victim.id}$`, 'm'))
+    assert.match(r.stdout, new RegExp(`^  missing chunk ${gone.id}$`, 'm'))
+    assert.match(r.stdout, /^docs: \d+ chunks checked, 1 corrupt, 1 missing$/m)
+    assert.match(r.stdout, /^ {2}damaged docs:\/[ab]\.bin$/m)
+    assert.equal(r.stderr, 'bt: verify: the store has corrupt or missing chunks (listed above)\n')
+    const j = bt(home, ['verify', '--json'])
+    assert.equal(j.status, 1)
+    const v = JSON.parse(j.stdout)
+    assert.equal(v.ok, false)
+    assert.deepEqual(v.trees[0].corrupt, [victim.id])
+    assert.deepEqual(v.trees[0].missing, [gone.id])
+    const damaged: string[] = v.trees[0].damagedPaths
+    assert.ok(damaged.length >= 1)
+    const c = bt(home, ['cat', `docs:${damaged[0]}`])
+    assert.equal(c.status, 1)
+    assert.match(c.stderr, new RegExp(`^bt: cat docs:${damaged[0]!.replace('.', '\\.')}: Input/output error`))
+    assert.equal(c.stderr.split('\n').length, 2)
   })
 })
 

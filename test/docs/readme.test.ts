@@ -67,6 +67,8 @@ export function shScript(code: string): string {
   })
   const prelude = [
     'set -euo pipefail',
+    // Say which README line failed (the prelude is 4 lines long).
+    `trap 'echo "README block line $((LINENO - 4)) failed: $BASH_COMMAND" >&2' ERR`,
     'npm() { case "$1" in install|ci|test) echo "(README test: skipped npm $*)" ;; *) command npm "$@" ;; esac; }',
     'npx() { if [ "$1" = bt ]; then shift; bt "$@"; else command npx "$@"; fi; }',
   ]

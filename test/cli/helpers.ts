@@ -15,10 +15,10 @@ export interface BtResult {
 }
 
 export function btEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, BT_NETWORK: 'loopback', ...extra }
+  const env: NodeJS.ProcessEnv = { ...process.env }
   delete env.BT_HOME
   delete env.BT_DEBUG
-  return env
+  return { ...env, BT_NETWORK: 'loopback', ...extra }
 }
 
 /** `bt --home HOME ...args`, synchronously. */

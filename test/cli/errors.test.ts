@@ -4,7 +4,7 @@
  * serves hostile names) `get -r` refusing names that would escape its target.
  */
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import {
   copyFileSync,
   existsSync,
@@ -24,7 +24,7 @@ import type { NodeApi } from '../../node/api-types.js'
 import { FsError } from '../../node/errors.js'
 import type { Attr, DirEntry } from '../../node/volume-types.js'
 import { tmpDir } from '../helpers/tmp.js'
-import { bt, ok, runInProcess } from './helpers.js'
+import { BT, bt, btEnv, ok, runInProcess } from './helpers.js'
 
 function initHome(root: string): string {
   const home = join(root, 'home')
@@ -182,6 +182,39 @@ describe('local side of put', () => {
     const u = bt(home, ['put', '-r', dir, 'docs:/'])
     assert.equal(u.status, 1)
     assert.equal(u.stderr, `bt: put ${secret}: skipped: Permission denied\n`)
+  })
+})
+
+describe('interrupted get', () => {
+  test('Ctrl-C during get leaves neither the target nor a temporary file', async (t) => {
+    const root = tmpDir(t)
+    const home = initHome(root)
+    const big = join(root, 'big.bin')
+    writeFileSync(
+      big,
+      Buffer.alloc(96 * 1024 * 1024).map((_, i) => (i * 2654435761) >>> 24),
+    )
+    ok(bt(home, ['put', big, 'docs:/big.bin']))
+    const out = join(root, 'out')
+    mkdirSync(out)
+    const child = spawn(process.execPath, [BT, '--home', home, 'get', 'docs:/big.bin', out], { env: btEnv() })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    let sawTemp = false
+    for (let i = 0; i < 500 && child.exitCode === null; i++) {
+      if (readdirSync(out).some((n) => n.endsWith('.tmp'))) {
+        sawTemp = true
+        break
+      }
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    child.kill('SIGINT')
+    const code = await exited
+    if (!sawTemp) {
+      t.diagnostic('the get finished before it could be interrupted')
+      return
+    }
+    assert.equal(code, 130)
+    assert.deepEqual(readdirSync(out), [])
   })
 })
 

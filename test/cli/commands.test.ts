@@ -253,7 +253,9 @@ for (const mode of ['local', 'daemon'] as Mode[]) {
       assert.equal(human.length, log.length)
       // The short ids of the human log work with --at: newest → version two, some older one → version one.
       const shorts = human.map((l) => l.split(/ +/)[0]!)
-      shorts.forEach((v, i) => assert.ok(log[i].version.startsWith(v)))
+      shorts.forEach((v, i) => {
+        assert.ok(log[i].version.startsWith(v))
+      })
       assert.equal(ok(run(['cat', 'docs:/v.txt', '--at', shorts[0]!])).stdout, 'version two\n')
       const older = shorts.slice(1).map((v) => ok(run(['cat', 'docs:/v.txt', '--at', v])).stdout)
       assert.ok(older.includes('version one\n'), older.join('|'))

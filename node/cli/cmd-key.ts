@@ -377,7 +377,13 @@ export const KEY_COMMANDS: Command[] = [
     summary: 'seal the key again after the TPM refused it (PCR change, new TPM)',
     usage: 'key recover [--tpm DEVICE] [--tpm-pcrs LIST]',
     args: [],
-    flags: [PCRS_FLAG],
+    flags: [
+      {
+        name: 'tpm-pcrs',
+        value: 'LIST',
+        help: 'bind the new seal to these PCRs (default: the ones it was bound to)',
+      },
+    ],
     description:
       'When the TPM refuses the key (firmware or boot change altered a bound PCR, the TPM was replaced\n' +
       'or cleared), the recovery code shown by bt init (BT_RECOVERY_CODE, else a prompt) opens the\n' +

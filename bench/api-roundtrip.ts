@@ -5,14 +5,15 @@
  *     8 in parallel), beside a raw node:net request/response ping-pong of the
  *     same size on a Unix socket (the floor any socket protocol pays);
  *  2. put/get MB/s of one large file: in process vs through the socket, beside
- *     raw node:net Unix-socket throughput (256 KiB writes into a sink).
+ *     raw node:net Unix-socket throughput (256 KiB writes into a sink), and the
+ *     daemon's peak RSS meanwhile (bounded: it never holds the file).
  * The daemon runs as a separate process (`bt up`), as in real use.
  *
  * Usage: node dist/bench/api-roundtrip.js [--quick] [--stats N] [--size-mib N]
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -146,7 +147,22 @@ async function main(): Promise<void> {
     await statLoop(remote, Math.min(stats, 200), 8) // warm up, and open the 8 connections
     const remoteStat = await statLoop(remote, stats, 1)
     const remoteStat8 = await statLoop(remote, stats, 8)
-    const remoteIo = await putGet(remote, '/remote.bin')
+    // The daemon's memory while a large file streams through it (it must not hold the file).
+    const rss = () => {
+      try {
+        return (
+          Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${daemonPid}/status`, 'utf8'))?.[1] ?? 0) / 1024
+        )
+      } catch {
+        return 0
+      }
+    }
+    const rssBefore = rss()
+    let rssMax = rssBefore
+    const sampler = setInterval(() => {
+      rssMax = Math.max(rssMax, rss())
+    }, 20)
+    const remoteIo = await putGet(remote, '/remote.bin').finally(() => clearInterval(sampler))
     await remote.close()
     await stopDaemon({ home })
     daemonPid = undefined
@@ -165,6 +181,7 @@ async function main(): Promise<void> {
         `  get in process                       ${f0(localIo.get)}`,
         `  get through the socket               ${f0(remoteIo.get)}`,
         `  baseline: raw node:net unix socket   ${f0(raw.mbs)}`,
+        `daemon RSS: ${rssBefore.toFixed(0)} MiB before, at most ${rssMax.toFixed(0)} MiB while ${size / MiB} MiB went through`,
         '',
       ].join('\n'),
     )

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import type { NodeApi } from '../../node/api-types.js'
-import { type OpenedApi, openApi, runDaemon } from '../../node/daemon/index.js'
+import { runDaemon } from '../../node/daemon/index.js'
 import { FsError } from '../../node/errors.js'
 import { initNode } from '../../node/identity.js'
 import { NodeError } from '../../node/node-error.js'
@@ -55,13 +55,6 @@ export async function startDaemon(
   }
   t.after(stop)
   return { ...info, log, stop, done }
-}
-
-/** openApi, closed after the test. */
-export async function api(t: Teardown, home: string): Promise<OpenedApi> {
-  const a = await openApi({ home })
-  t.after(() => a.close())
-  return a
 }
 
 /** `size` deterministic bytes in pieces of `piece`, generated lazily (never all in memory). */

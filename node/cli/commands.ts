@@ -32,7 +32,7 @@ export interface Command extends CommandShape {
   description: string
   /** Complete command lines, each runnable as written (tests parse them). */
   examples: string[]
-  /** Reads only: takes `--json` (all commands accept it; these document their shape). */
+  /** Runs the command; resolves to its exit status (failures throw and are reported by main). */
   run: (ctx: Ctx) => Promise<number>
 }
 

@@ -10,7 +10,7 @@ import type { NodeApi } from '../api-types.js'
 import { resolveHome } from '../home.js'
 import { BT_VERSION } from '../version.js'
 import { parseArgs } from './args.js'
-import { COMMANDS, lookupCommand } from './commands.js'
+import { lookupCommand } from './commands.js'
 import { connect } from './connect.js'
 import { Ctx, type Io, OutputClosed } from './context.js'
 import { pendingTemps } from './get.js'
@@ -79,9 +79,6 @@ function fail(ctx: Ctx, e: unknown): number {
   ctx.io.stderr.write(`${r.line}\n`)
   return r.exit
 }
-
-/** Every command name (for tests and completion). */
-export const COMMAND_NAMES = COMMANDS.map((c) => c.name)
 
 function processIo(): Io {
   return {

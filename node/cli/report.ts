@@ -6,7 +6,7 @@
  * - usage → `bt: <cmd>: <what> (see bt <cmd> --help)`, exit 2;
  * - anything else → `bt: <cmd>: internal error: <message>` (stack only with BT_DEBUG=1).
  */
-import { FsError, type FsErrorCode } from '../errors.js'
+import { FsError } from '../errors.js'
 import { NodeError } from '../node-error.js'
 import { UsageError } from './args.js'
 import { CliError } from './context.js'
@@ -97,9 +97,4 @@ export function describeError(
 /** `reason` plus ` (detail)`. */
 export function fsText(e: FsError): string {
   return `${e.reason}${e.detail ? ` (${e.detail})` : ''}`
-}
-
-/** A FsError made by the CLI itself (e.g. `get` of a directory without -r). */
-export function fsError(code: FsErrorCode, path: string, detail?: string): FsError {
-  return new FsError(code, path, detail)
 }

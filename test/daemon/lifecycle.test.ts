@@ -199,12 +199,12 @@ describe('stopping with requests in flight', () => {
     await api.writeFile('docs', '/f', once('previous'))
     const other = await RemoteApi.connect(d.socket)
     t.after(() => other.close())
-    const put = assert.rejects(api.writeFile('docs', '/f', slow(100 * MB, 20)), isNode('ECLOSED'))
-    const put2 = assert.rejects(other.writeFile('docs', '/new', slow(100 * MB, 20)), isNode('ECLOSED'))
+    const put = assert.rejects(api.writeFile('docs', '/f', slow(100 * MB, 50)), isNode('ECLOSED'))
+    const put2 = assert.rejects(other.writeFile('docs', '/new', slow(100 * MB, 50)), isNode('ECLOSED'))
     await sleep(100)
     const t0 = Date.now()
     await d.stop()
-    assert.ok(Date.now() - t0 < 5000, 'stopped soon after the grace period')
+    assert.ok(Date.now() - t0 < 8000, 'stopped soon after the grace period')
     await put
     await put2
     assert.ok(
@@ -256,7 +256,7 @@ describe('stopping with requests in flight', () => {
     await it.next()
     const t0 = Date.now()
     await d2.stop()
-    assert.ok(Date.now() - t0 < 4000)
+    assert.ok(Date.now() - t0 < 8000)
     await assert.rejects(
       (async () => {
         for (;;) if ((await it.next()).done) break
@@ -267,7 +267,7 @@ describe('stopping with requests in flight', () => {
 
   test('during the stop: idle connections close at once, new ones are refused, the running write completes', async (t) => {
     const home = await tmpHome(t)
-    const d = await startDaemon(t, home, { graceMs: 5000 })
+    const d = await startDaemon(t, home, { graceMs: 20_000 })
     const r = await RawClient.open(d.socket)
     r.hello()
     r.request(1, 'treeCreate', ['docs'])
@@ -282,7 +282,7 @@ describe('stopping with requests in flight', () => {
     await assert.rejects(RemoteApi.connect(d.socket, 1000), isNode('EDAEMON'))
     assert.equal((await put).size, 2 * MB)
     await stopped
-    assert.ok(Date.now() - t0 < 3000, `stopped in ${Date.now() - t0} ms`)
+    assert.ok(Date.now() - t0 < 10_000, `stopped in ${Date.now() - t0} ms`)
   })
 })
 
@@ -309,7 +309,7 @@ describe('stubborn clients do not hold up a stop', () => {
     await sleep(100)
     const t0 = Date.now()
     await d.stop()
-    assert.ok(Date.now() - t0 < 4000, `stopped in ${Date.now() - t0} ms`)
+    assert.ok(Date.now() - t0 < 8000, `stopped in ${Date.now() - t0} ms`)
     for (const r of [up, down, idle]) r.destroy()
     const n = await openLocalNode({ home })
     t.after(() => n.close())

@@ -371,7 +371,10 @@ export class TreeVolume implements Volume {
           this.files.publish(e.ino, ref, mtime, opts.mode === undefined ? undefined : opts.mode & 0o7777)
         } else {
           // Created and given its content in one journal commit (publish commits both).
-          const ino = this.c.tree.create(dir.ino, name, 'file', { mode: (opts.mode ?? 0o644) & 0o7777, mtime })
+          const ino = this.c.tree.create(dir.ino, name, 'file', {
+            mode: (opts.mode ?? 0o644) & 0o7777,
+            mtime,
+          })
           this.files.publish(ino, ref, mtime)
         }
       } catch (err) {

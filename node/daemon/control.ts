@@ -13,6 +13,9 @@ import { RemoteApi } from './client.js'
 import { ClientConnection } from './connection.js'
 import { readDaemonFile, removeDaemonFiles } from './daemon-file.js'
 
+/** How long `stopDaemon` waits after its SIGTERM (a stopping daemon then aborts what still runs). */
+const AFTER_TERM_MS = 5000
+
 /** The `bt` entry point a detached daemon runs. */
 export const BT_ENTRY = fileURLToPath(new URL('../cli/main.js', import.meta.url))
 
@@ -173,12 +176,12 @@ export async function stopDaemon(o: { home: string; timeoutMs?: number }): Promi
     } catch {
       // gone meanwhile
     }
-    if (await waitGone(o.home, info.pid, Math.min(timeoutMs, 10_000))) return true
+    if (await waitGone(o.home, info.pid, AFTER_TERM_MS)) return true
   }
   throw new NodeError(
     'EDAEMON',
     o.home,
-    `the node (pid ${info.pid}) did not stop within ${timeoutMs} ms; see ${join(o.home, HOME_FILES.log)}`,
+    `the node (pid ${info.pid}) did not stop within ${timeoutMs + AFTER_TERM_MS} ms; see ${join(o.home, HOME_FILES.log)}`,
   )
 }
 

@@ -298,19 +298,30 @@ export class ChunkContentStore implements ContentStore {
     }
     const missing = new Set<ChunkId>()
     const seen = new Set<ChunkId>()
+    // Below a manifest that cannot be read, the children recorded for it at
+    // write time still say what should be there: check their presence (their
+    // bytes were re-hashed above) and follow recorded nodes the same way.
+    const viaRecord = (id: ChunkId): void => {
+      for (const c of this.backend.nodeChildren(id) ?? []) {
+        if (seen.has(c)) continue
+        seen.add(c)
+        if (!corrupt.has(c) && !this.backend.has(c)) missing.add(c)
+        viaRecord(c)
+      }
+    }
     const visit = (id: ChunkId, level: number | undefined, total: number): void => {
       if (seen.has(id)) return
       seen.add(id)
-      if (corrupt.has(id)) return
+      if (corrupt.has(id)) return viaRecord(id)
       if (!this.backend.has(id)) {
         missing.add(id)
-        return
+        return viaRecord(id)
       }
       const node = this.reader.localNode(id, level, total)
       if (!node) {
         // Stored intact but not a valid manifest under this key.
         corrupt.add(id)
-        return
+        return viaRecord(id)
       }
       node.ids.forEach((c, i) => {
         const len = entryLength(node, i)

@@ -69,6 +69,12 @@ export class MemoryChunkBackend implements ChunkBackend {
     return this.nodes.has(id)
   }
 
+  nodeChildren(id: ChunkId): ChunkId[] | undefined {
+    this.check()
+    const c = this.nodes.get(id)
+    return c ? [...c] : undefined
+  }
+
   removeNode(id: ChunkId): ChunkId[] | undefined {
     return this.transaction(() => {
       const children = this.nodes.get(id)

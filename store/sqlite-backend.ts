@@ -293,6 +293,12 @@ export class SqliteChunkBackend implements ChunkBackend {
     return this.s.hasNode.get(id) !== undefined
   }
 
+  nodeChildren(id: ChunkId): ChunkId[] | undefined {
+    this.check()
+    const packed = this.s.getNode.get(id) as Buffer | undefined
+    return packed ? unpackIds(packed) : undefined
+  }
+
   removeNode(id: ChunkId): ChunkId[] | undefined {
     return this.transaction(() => {
       const packed = this.s.getNode.get(id) as Buffer | undefined

@@ -110,6 +110,8 @@ export interface ChunkBackend {
    */
   addNode(id: ChunkId, children: ChunkId[]): boolean
   hasNode(id: ChunkId): boolean
+  /** Children recorded for a manifest node (undefined if not recorded); lets verify see past a corrupt manifest. */
+  nodeChildren(id: ChunkId): ChunkId[] | undefined
   /** Forget a node record, dropping one reference from each child; its children, or undefined if absent. */
   removeNode(id: ChunkId): ChunkId[] | undefined
   /** References to a chunk from recorded manifest nodes. */

@@ -241,6 +241,22 @@ export function referenceTests(make: MakeHarness): void {
     assert.deepEqual(v.missing, [gone])
   })
 
+  test('verify sees past a corrupt or missing manifest: its recorded children are still checked', async (t) => {
+    const h = make(t)
+    const store = h.open({ key: KEY })
+    const ref = await store.write(seededBytes(MiB, 83))
+    store.retain(ref)
+    const gone = await someDataChunk(store, ref, 1)
+    h.backend.replace(ref.id, flipByte(h.backend.get(ref.id)!, 10))
+    h.backend.deleteMany([gone])
+    let v = await store.verify()
+    assert.deepEqual(v.corrupt, [ref.id])
+    assert.deepEqual(v.missing, [gone])
+    h.backend.deleteMany([ref.id])
+    v = await store.verify()
+    assert.deepEqual(v.missing, [ref.id, gone].sort())
+  })
+
   test('reading a corrupt or missing chunk is EIO naming the chunk, never wrong bytes', async (t) => {
     const h = make(t)
     const store = h.open({ key: KEY })

@@ -312,16 +312,21 @@ export class ChunkContentStore implements ContentStore {
     const visit = (id: ChunkId, level: number | undefined, total: number): void => {
       if (seen.has(id)) return
       seen.add(id)
-      if (corrupt.has(id)) return viaRecord(id)
+      if (corrupt.has(id)) {
+        viaRecord(id)
+        return
+      }
       if (!this.backend.has(id)) {
         missing.add(id)
-        return viaRecord(id)
+        viaRecord(id)
+        return
       }
       const node = this.reader.localNode(id, level, total)
       if (!node) {
         // Stored intact but not a valid manifest under this key.
         corrupt.add(id)
-        return viaRecord(id)
+        viaRecord(id)
+        return
       }
       node.ids.forEach((c, i) => {
         const len = entryLength(node, i)

@@ -21,7 +21,8 @@ export type FsErrorCode =
   | 'EBUSY'
   | 'EFBIG'
 
-const MESSAGES: Record<FsErrorCode, string> = {
+/** strerror text of every code. */
+export const FS_ERROR_MESSAGES: Readonly<Record<FsErrorCode, string>> = {
   ENOENT: 'No such file or directory',
   EEXIST: 'File exists',
   ENOTDIR: 'Not a directory',
@@ -52,17 +53,22 @@ export class FsError extends Error {
     /** Extra context shown in parentheses after the reason. */
     readonly detail?: string,
   ) {
-    super(`${path ? `${path}: ` : ''}${MESSAGES[code]}${detail ? ` (${detail})` : ''}`)
+    super(`${path ? `${path}: ` : ''}${FS_ERROR_MESSAGES[code]}${detail ? ` (${detail})` : ''}`)
   }
   /** The strerror-style text for the code alone. */
   get reason(): string {
-    return MESSAGES[this.code]
+    return FS_ERROR_MESSAGES[this.code]
   }
   /** Negative errno, as FUSE expects. */
   get errno(): number {
     const n = (constants.errno as Record<string, number>)[this.code === 'ENOTSUP' ? 'EOPNOTSUPP' : this.code]
     return -(n ?? constants.errno.EIO)
   }
+}
+
+/** Whether a string (e.g. an errno code from node:fs or the wire) is one of our codes. */
+export function isFsErrorCode(code: unknown): code is FsErrorCode {
+  return typeof code === 'string' && Object.hasOwn(FS_ERROR_MESSAGES, code)
 }
 
 export function isFsError(e: unknown): e is FsError {

@@ -1,27 +1,6 @@
 /** Mapping of lower layers' errors to `FsError`. */
 import { StoreError } from '../store/types.js'
-import { FsError, type FsErrorCode } from './errors.js'
-
-const CODES = new Set<string>([
-  'ENOENT',
-  'EEXIST',
-  'ENOTDIR',
-  'EISDIR',
-  'ENOTEMPTY',
-  'EACCES',
-  'EPERM',
-  'EROFS',
-  'EIO',
-  'EINVAL',
-  'EBADF',
-  'ENAMETOOLONG',
-  'ELOOP',
-  'EXDEV',
-  'ENOSPC',
-  'ENOTSUP',
-  'EBUSY',
-  'EFBIG',
-])
+import { FsError, type FsErrorCode, isFsErrorCode } from './errors.js'
 
 /**
  * The `FsError` for an error thrown by the store or the tree. A store error
@@ -36,8 +15,8 @@ export function toFsError(e: unknown, path?: string): unknown {
     return new FsError(code, path, e.message)
   }
   const code = (e as { code?: unknown } | null)?.code
-  if (typeof code === 'string' && CODES.has(code)) {
-    return new FsError(code as FsErrorCode, path, (e as Error).message)
+  if (isFsErrorCode(code)) {
+    return new FsError(code, path, (e as Error).message)
   }
   if (code === 'ENOSPC' || code === 'SQLITE_FULL') return new FsError('ENOSPC', path)
   return e

@@ -6,31 +6,16 @@
  * - usage → `bt: <cmd>: <what> (see bt <cmd> --help)`, exit 2;
  * - anything else → `bt: <cmd>: internal error: <message>` (stack only with BT_DEBUG=1).
  */
-import { FsError } from '../errors.js'
+import { FS_ERROR_MESSAGES, FsError, isFsErrorCode } from '../errors.js'
 import { NodeError } from '../node-error.js'
 import { UsageError } from './args.js'
 import { CliError } from './context.js'
 import { keyHint } from './key-errors.js'
 import type { RemotePath } from './remote-path.js'
 
-const REASONS: Record<string, string> = {
-  ENOENT: 'No such file or directory',
-  EEXIST: 'File exists',
-  ENOTDIR: 'Not a directory',
-  EISDIR: 'Is a directory',
-  ENOTEMPTY: 'Directory not empty',
-  EACCES: 'Permission denied',
-  EPERM: 'Operation not permitted',
-  EROFS: 'Read-only file system',
-  EIO: 'Input/output error',
-  EINVAL: 'Invalid argument',
-  ENAMETOOLONG: 'File name too long',
-  ELOOP: 'Too many levels of symbolic links',
-  EXDEV: 'Invalid cross-device link',
-  ENOSPC: 'No space left on device',
+/** Local errno codes beyond the filesystem layer's own (node:fs reports these too). */
+const MORE_REASONS: Record<string, string> = {
   EDQUOT: 'Disk quota exceeded',
-  EBUSY: 'Device or resource busy',
-  EFBIG: 'File too large',
   EMFILE: 'Too many open files',
   ENXIO: 'No such device or address',
   ETXTBSY: 'Text file busy',
@@ -38,7 +23,8 @@ const REASONS: Record<string, string> = {
 
 /** strerror-like text for an errno code of a local file operation, if known. */
 export function reasonFor(code: string | undefined): string | undefined {
-  return code ? REASONS[code] : undefined
+  if (!code) return undefined
+  return isFsErrorCode(code) ? FS_ERROR_MESSAGES[code] : MORE_REASONS[code]
 }
 
 /** A local filesystem error (from node:fs) about `path`, as a CliError. */

@@ -3,7 +3,7 @@
  * fields and rebuilt as the same classes on the client; anything else is an
  * internal error of the daemon, sent without its stack (the daemon logs it).
  */
-import { FsError, type FsErrorCode } from '../errors.js'
+import { FsError, type FsErrorCode, isFsErrorCode } from '../errors.js'
 import { NodeError, type NodeErrorCode } from '../node-error.js'
 
 /** An error as it travels in an ERROR frame. */
@@ -11,27 +11,6 @@ export type WireError =
   | { kind: 'fs'; code: FsErrorCode; path?: string; detail?: string }
   | { kind: 'node'; code: NodeErrorCode; subject?: string; message: string }
   | { kind: 'internal'; message: string }
-
-const FS_CODES = new Set<string>([
-  'ENOENT',
-  'EEXIST',
-  'ENOTDIR',
-  'EISDIR',
-  'ENOTEMPTY',
-  'EACCES',
-  'EPERM',
-  'EROFS',
-  'EIO',
-  'EINVAL',
-  'EBADF',
-  'ENAMETOOLONG',
-  'ELOOP',
-  'EXDEV',
-  'ENOSPC',
-  'ENOTSUP',
-  'EBUSY',
-  'EFBIG',
-])
 
 const NODE_CODES = new Set<string>([
   'ENOTREE',
@@ -69,7 +48,7 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 export function fromWire(w: unknown): Error {
   const o = (typeof w === 'object' && w !== null ? w : {}) as Record<string, unknown>
   const code = str(o.code)
-  if (o.kind === 'fs' && code && FS_CODES.has(code))
+  if (o.kind === 'fs' && isFsErrorCode(code))
     return new FsError(code as FsErrorCode, str(o.path), str(o.detail))
   if (o.kind === 'node' && code && NODE_CODES.has(code))
     return new NodeError(code as NodeErrorCode, str(o.subject), str(o.message) ?? code)

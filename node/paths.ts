@@ -6,11 +6,15 @@ export const NAME_MAX = 255
 /** Paths and symlink targets must be shorter than this many bytes (it counts the C string's NUL). */
 export const PATH_MAX = 4096
 
+const LONE_SURROGATE = /\p{Cs}/u
+
 /** Throws EINVAL / ENAMETOOLONG unless `name` is a valid directory entry name. */
 export function checkName(name: string, path: string): void {
   if (name === '' || name === '.' || name === '..')
     throw new FsError('EINVAL', path, `invalid name '${name}'`)
   if (name.includes('/') || name.includes('\0')) throw new FsError('EINVAL', path, 'name contains / or NUL')
+  // A lone UTF-16 surrogate has no UTF-8 form: the journal would store U+FFFD instead, another name.
+  if (LONE_SURROGATE.test(name)) throw new FsError('EINVAL', path, 'name is not valid Unicode')
   if (Buffer.byteLength(name, 'utf8') > NAME_MAX) throw new FsError('ENAMETOOLONG', path)
 }
 

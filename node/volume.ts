@@ -217,6 +217,7 @@ export class TreeVolume implements Volume {
       if (typeof target !== 'string' || target === '')
         throw new FsError('ENOENT', path, 'empty symlink target')
       if (target.includes('\0')) throw new FsError('EINVAL', path, 'target contains NUL')
+      if (/\p{Cs}/u.test(target)) throw new FsError('EINVAL', path, 'target is not valid Unicode')
       if (Buffer.byteLength(target, 'utf8') >= PATH_MAX) throw new FsError('ENAMETOOLONG', path)
       const { dir, name } = this.paths.parentFor(path)
       if (this.c.tree.lookup(dir.ino, name)) throw new FsError('EEXIST', path)

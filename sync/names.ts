@@ -16,6 +16,8 @@ export function validateName(name: string): void {
   if (typeof name !== 'string' || name.length === 0) throw new TreeError('EINVAL', 'empty name')
   if (name === '.' || name === '..') throw new TreeError('EINVAL', `reserved name '${name}'`)
   if (name.includes('/') || name.includes('\0')) throw new TreeError('EINVAL', `invalid character in name`)
+  // Automerge stores UTF-8: a lone UTF-16 surrogate would be saved as U+FFFD, another name.
+  if (/\p{Cs}/u.test(name)) throw new TreeError('EINVAL', 'name is not valid Unicode')
   if (Buffer.byteLength(name, 'utf8') > NAME_MAX)
     throw new TreeError('ENAMETOOLONG', `name longer than ${NAME_MAX} bytes`)
 }

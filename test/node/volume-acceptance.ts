@@ -76,6 +76,11 @@ export function runVolumeAcceptance(name: string, make: MakeVolume): void {
       await rejects(v.lookup(`/${'d/'.repeat(2048)}`), 'ENAMETOOLONG')
       await rejects(v.symlink('t'.repeat(4096), '/long'), 'ENAMETOOLONG')
       await rejects(v.mkdir('/a\0b', 0o755), 'EINVAL')
+      // Lone surrogates have no UTF-8 form (the journal would keep U+FFFD, another name); pairs are fine.
+      await rejects(v.mkdir('/a\ud800b', 0o755), 'EINVAL')
+      await rejects(v.symlink('x\udc00', '/s'), 'EINVAL')
+      await v.mkdir('/tree \ud83c\udf33', 0o755)
+      await v.rmdir('/tree 🌳')
       await rejects(v.mkdir('/d', 0o755), 'EEXIST')
       await rejects(v.mkdir('/', 0o755), 'EEXIST')
       await rejects(v.mkdir('/nope/sub', 0o755), 'ENOENT')

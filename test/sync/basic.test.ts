@@ -97,6 +97,10 @@ describe('path tree: local operations', () => {
       'EINVAL',
     )
     assert.equal(
+      code(() => tree.create(ROOT_ID, 'x\ud800', 'file', file)),
+      'EINVAL',
+    )
+    assert.equal(
       code(() => tree.create(ROOT_ID, '.', 'file', file)),
       'EINVAL',
     )

@@ -19,6 +19,7 @@ import {
 import { type Owner, toAttr } from './attrs.js'
 import { FsError } from './errors.js'
 import { guard, guardStream } from './fs-error.js'
+import { journal } from './journal.js'
 import { O_ACCMODE, OpenFiles } from './open-files.js'
 import { PATH_MAX, splitPath } from './paths.js'
 import { PathResolver } from './resolver.js'
@@ -403,19 +404,10 @@ export class TreeVolume implements Volume {
       if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
         throw new FsError('EINVAL', path, `bad limit ${limit}`)
       }
-      // A commit records several operations per inode (e.g. write + mtime); ask for enough to fill `limit`.
-      const fetch = limit === undefined ? undefined : limit * OPS_PER_CHANGE
-      let rows: HistoryEntry[]
-      if (path === undefined) {
-        rows = this.c.tree.history(undefined, fetch)
-      } else {
-        const inos = this.paths.inodesOfPath(path)
-        if (inos.length === 0) throw new FsError('ENOENT', path)
-        rows = inos.flatMap((ino) => this.c.tree.history(ino, fetch))
-        if (inos.length > 1) rows.sort((a, b) => b.time - a.time || (a.version < b.version ? -1 : 1))
-      }
-      const out = perChange(rows)
-      return limit === undefined ? out : out.slice(0, limit)
+      if (path === undefined) return journal(this.c.tree, undefined, limit)
+      const inos = this.paths.inodesOfPath(path)
+      if (inos.length === 0) throw new FsError('ENOENT', path)
+      return journal(this.c.tree, inos, limit)
     })
   }
 
@@ -521,37 +513,3 @@ export class TreeVolume implements Volume {
 }
 
 async function* emptyStream(): AsyncGenerator<Uint8Array> {}
-
-/** Operations one Volume call records per inode at most (create + write + setattr). */
-const OPS_PER_CHANGE = 3
-const OP_RANK: Record<HistoryEntry['op'], number> = {
-  create: 6,
-  remove: 5,
-  resolve: 4,
-  write: 3,
-  move: 2,
-  setattr: 1,
-  other: 0,
-}
-
-/**
- * One journal entry per change and inode, in the given (newest-first) order:
- * a commit that wrote content and set the mtime, or created a file with its
- * first content, is one event to the user, named by its most significant
- * operation.
- */
-function perChange(rows: HistoryEntry[]): HistoryEntry[] {
-  const out: HistoryEntry[] = []
-  const at = new Map<string, number>()
-  for (const r of rows) {
-    const key = `${r.version}\0${r.ino}`
-    const i = at.get(key)
-    if (i === undefined) {
-      at.set(key, out.length)
-      out.push(r)
-    } else if (OP_RANK[r.op] > OP_RANK[out[i]!.op]) {
-      out[i] = { ...out[i]!, op: r.op }
-    }
-  }
-  return out
-}

@@ -265,8 +265,33 @@ export async function putTree(ctx: Ctx, api: NodeApi, o: PutTreeOptions): Promis
     totalBytes: files.reduce((n, f) => n + f.size, 0),
     totalFiles: files.length,
   })
+  // Files go PUT_WINDOW at a time, so reading the next local files overlaps the node's durable
+  // commit of the previous ones. Directories and symlinks are made in walk order, each before
+  // anything below it is sent.
+  const inflight = new Set<Promise<void>>()
+  let failure: { error: unknown } | undefined
+  const send = (it: TreeItem) => {
+    progress.setLabel(it.local)
+    const p: Promise<void> = putFile(api, fs, it.local, o.tree, it.dest, (n) => progress.add(n))
+      .then(
+        (r) => {
+          if (r.skip) warn(it.local, r.skip, true)
+          else {
+            s.files++
+            s.bytes += r.bytes
+          }
+          progress.fileDone()
+        },
+        (error: unknown) => {
+          failure ??= { error }
+        },
+      )
+      .finally(() => inflight.delete(p))
+    inflight.add(p)
+  }
   try {
     for (const it of items) {
+      if (failure) break
       if (it.kind === 'dir') {
         await ensureDir(api, o.tree, it.dest, it.mode)
         s.dirs++
@@ -274,20 +299,19 @@ export async function putTree(ctx: Ctx, api: NodeApi, o: PutTreeOptions): Promis
         await replaceSymlink(api, o.tree, it.dest, it.target!)
         s.symlinks++
       } else {
-        progress.setLabel(it.local)
-        const r = await putFile(api, fs, it.local, o.tree, it.dest, (n) => progress.add(n))
-        if (r.skip) warn(it.local, r.skip, true)
-        else {
-          s.files++
-          s.bytes += r.bytes
-        }
-        progress.fileDone()
+        while (inflight.size >= PUT_WINDOW) await Promise.race(inflight)
+        if (!failure) send(it)
       }
     }
   } finally {
+    await Promise.allSettled(inflight)
     progress.done()
   }
+  if (failure) throw failure.error
 }
+
+/** Files of a `put -r` in flight at once. */
+const PUT_WINDOW = 4
 
 /** mkdir that accepts an existing directory (put -r merges into it). */
 async function ensureDir(api: NodeApi, tree: string, path: string, mode: number): Promise<void> {

@@ -213,7 +213,8 @@ function peekNodeId(file: string): string | undefined {
   }
 }
 
-function warningFor(protection: KeyProtection, file: string): string | undefined {
+/** The warning a node shows on every start when its key is stored unprotected. */
+export function warningFor(protection: KeyProtection, file: string): string | undefined {
   return protection === 'none'
     ? `the node key is stored UNPROTECTED in ${file} (anyone who can read it can impersonate this node and read its trees)`
     : undefined

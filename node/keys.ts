@@ -19,6 +19,7 @@ import {
   masterOf,
   publicKeyHex,
   readKeyFile,
+  warningFor,
   writeKeyFile,
 } from './identity.js'
 import { HomeLock } from './lock.js'
@@ -172,13 +173,8 @@ export async function importKey(o: {
 }
 
 function result(nodeId: string, protection: KeyProtection, home: string): KeyResult {
-  return protection === 'none'
-    ? {
-        nodeId,
-        protection,
-        warning: `the node key is stored UNPROTECTED in ${join(home, HOME_FILES.identity)}`,
-      }
-    : { nodeId, protection }
+  const warning = warningFor(protection, join(home, HOME_FILES.identity))
+  return warning ? { nodeId, protection, warning } : { nodeId, protection }
 }
 
 async function withLock<T>(home: string, fn: () => Promise<T>): Promise<T> {

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path'
 import { type Runtime, systemRuntime } from '../sync/runtime.js'
-import type { Conflict, HistoryEntry } from '../sync/types.js'
+import { type Conflict, type HistoryEntry, ROOT_ID } from '../sync/types.js'
 import type { UnprotectOptions } from '../tpm/types.js'
 import type {
   DfReport,
@@ -366,6 +366,6 @@ async function damagedPaths(v: TreeVolume, bad: Set<string>): Promise<string[]> 
       after = page[page.length - 1]!.name
     }
   }
-  await walk('root', '/')
+  await walk(ROOT_ID, '/')
   return out
 }

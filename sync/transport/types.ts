@@ -5,7 +5,7 @@
  * Ed25519 key; Hyperswarm: the Noise handshake on the key pair seeded from the
  * same identity seed; in-memory: whoever created the pair), so a node is the
  * same id on every transport. Implementations: `iroh.ts`, `hyperswarm.ts`,
- * `memory.ts`; `test/sync/transport-suite.ts` is the acceptance suite every
+ * `memory.ts`; `test/sync/transport/suite.ts` is the acceptance suite every
  * one of them passes.
  */
 

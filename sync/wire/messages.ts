@@ -31,6 +31,10 @@ export const LIMITS = {
   peers: 256,
   /** Bytes of any text field (agent, reason, names). */
   text: 1024,
+  /** Dial hints of one peer in a peer-exchange message. */
+  addrs: 16,
+  /** Bytes of one encoded membership entry. */
+  entry: 512,
 } as const
 
 /** Roles in a tree (same strings as node/api-types TreeRole). */

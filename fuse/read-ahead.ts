@@ -1,0 +1,131 @@
+/**
+ * Sequential read-ahead for open handles. A handle whose reads follow each
+ * other gets the next window read in the background while the kernel copies
+ * out the current one, so a streaming reader finds its next request already
+ * decrypted, and each chunk is decrypted once per window instead of once per
+ * kernel request that touches it. Random reads pass straight through.
+ *
+ * A prefetched window is a snapshot: all windows are dropped when anything
+ * may have changed what handles read (`invalidate`: a commit through the
+ * mount, or a change of the tree from elsewhere), so a reader never gets
+ * bytes older than what a direct read would return at that moment.
+ */
+import type { Fh, Volume } from '../node/volume-types.js'
+
+/** First window; doubles while the handle keeps reading sequentially, up to MAX_WINDOW. */
+const MIN_WINDOW = 256 * 1024
+const MAX_WINDOW = 2 * 1024 * 1024
+
+interface Window {
+  start: number
+  end: number
+  generation: number
+  /** The bytes (shorter than asked at end of file); undefined while reading or if the read failed. */
+  bytes?: Uint8Array
+  done: Promise<void>
+  /** The read came back short: nothing lies beyond this window. */
+  eof: boolean
+}
+
+interface HandleState {
+  /** Where the last read ended. */
+  next: number
+  /** Consecutive sequential reads. */
+  streak: number
+  /** Size of the next window. */
+  size: number
+  /** At most two: the one being consumed and the one after it. */
+  windows: Window[]
+}
+
+/** Counters, for stats and tests. */
+export interface ReadAheadStats {
+  /** Reads answered from a prefetched window. */
+  hits: number
+  /** Windows read in the background. */
+  prefetches: number
+}
+
+export class ReadAhead {
+  private readonly handles = new Map<Fh, HandleState>()
+  private generation = 0
+  readonly stats: ReadAheadStats = { hits: 0, prefetches: 0 }
+
+  constructor(private readonly volume: Volume) {}
+
+  /** Read [pos, pos+len) of handle `fh`, from a prefetched window when one holds it. */
+  async read(fh: Fh, pos: number, len: number): Promise<Uint8Array> {
+    let s = this.handles.get(fh)
+    if (!s) {
+      s = { next: -1, streak: 0, size: MIN_WINDOW, windows: [] }
+      this.handles.set(fh, s)
+    }
+    const sequential = pos === s.next
+    s.streak = sequential ? s.streak + 1 : 0
+    s.next = pos + len
+    if (!sequential) s.windows = []
+    let out = await this.fromWindows(s, pos, len)
+    if (out) this.stats.hits++
+    else out = await this.volume.read(fh, pos, len)
+    if (sequential && s.streak >= 2 && out.length === len) this.ahead(fh, s, pos + len)
+    return out
+  }
+
+  private async fromWindows(s: HandleState, pos: number, len: number): Promise<Uint8Array | undefined> {
+    const w = s.windows.find((x) => pos >= x.start && pos + len <= x.end)
+    if (!w || w.generation !== this.generation) return undefined
+    await w.done
+    // Still valid after the wait, and the bytes are there (or the file ends inside the window).
+    if (!w.bytes || w.generation !== this.generation) return undefined
+    const a = pos - w.start
+    if (a + len > w.bytes.length && !w.eof) return undefined
+    return w.bytes.subarray(Math.min(a, w.bytes.length), Math.min(a + len, w.bytes.length))
+  }
+
+  /** Keep a window ahead of a sequential reader now at `from`. */
+  private ahead(fh: Fh, s: HandleState, from: number): void {
+    s.windows = s.windows.filter((w) => w.generation === this.generation && w.end > from)
+    const last = s.windows[s.windows.length - 1]
+    if (last) {
+      // Start the next window once the reader is in the second half of the last one.
+      if (last.eof || s.windows.length > 1 || from < last.start + (last.end - last.start) / 2) return
+      s.size = Math.min(MAX_WINDOW, s.size * 2)
+      this.start(fh, s, last.end)
+    } else {
+      this.start(fh, s, from)
+    }
+  }
+
+  private start(fh: Fh, s: HandleState, start: number): void {
+    const size = s.size
+    this.stats.prefetches++
+    const w: Window = {
+      start,
+      end: start + size,
+      generation: this.generation,
+      eof: false,
+      done: Promise.resolve(),
+    }
+    w.done = this.volume.read(fh, start, size).then(
+      (bytes) => {
+        w.bytes = bytes
+        w.eof = bytes.length < size
+      },
+      () => {
+        w.eof = true // the direct read will report the error
+      },
+    )
+    s.windows.push(w)
+  }
+
+  /** Something may have changed what handles read: drop every prefetched window. */
+  invalidate(): void {
+    this.generation++
+    for (const s of this.handles.values()) s.windows = []
+  }
+
+  /** The handle is closed, or changed its own view (a write): drop its state. */
+  forget(fh: Fh): void {
+    this.handles.delete(fh)
+  }
+}

@@ -44,6 +44,21 @@ export interface NodeStatus {
   /** `bt` version of the node answering. */
   version: string
   trees: TreeInfo[]
+  /** Trees the daemon serves through FUSE (absent when no daemon runs). */
+  mounts?: MountInfo[]
+}
+
+/** A tree mounted by the daemon (`bt up --mount`, `bt mount`). */
+export interface MountInfo {
+  tree: string
+  /** Absolute mount point. */
+  dir: string
+  /** When it was mounted, ms since epoch. */
+  since: number
+  /** Files open through the mount now. */
+  openFiles: number
+  /** Requests served so far. */
+  ops: number
 }
 
 export interface TreeUsage {
@@ -150,6 +165,19 @@ export interface NodeApi {
   df(): Promise<DfReport>
   verify(): Promise<VerifyResult>
   gc(): Promise<GcResult>
+
+  /**
+   * Serve a tree at a directory through FUSE (an existing empty directory,
+   * absolute path; a dead mount left there by a crash is cleaned first). Only
+   * a running daemon mounts: elsewhere NodeError EMOUNT.
+   */
+  mount(tree: string, dir: string): Promise<MountInfo>
+  /**
+   * Commit what open files staged and unmount `dir` (absolute). A dead mount
+   * is cleaned too. A busy mount fails unless `lazy` (detached at once, served
+   * until its files close).
+   */
+  unmount(dir: string, opts?: { lazy?: boolean }): Promise<void>
 
   /** Release this handle (local: close the data dir and its lock; remote: the connection). */
   close(): Promise<void>

@@ -12,6 +12,7 @@ import type {
   DfReport,
   GcResult,
   KeyProtection,
+  MountInfo,
   NodeApi,
   NodeStatus,
   ReadOptions,
@@ -26,6 +27,7 @@ import { HOME_FILES } from './home.js'
 import { type Identity, loadIdentity } from './identity.js'
 import { settleRotation } from './keys.js'
 import { HomeLock } from './lock.js'
+import type { MountService } from './mounts.js'
 import { NodeError } from './node-error.js'
 import { openDiskVolume } from './open-tree.js'
 import { TreeRegistry } from './trees.js'
@@ -83,6 +85,13 @@ export class LocalNode implements NodeApi {
     this.warning = identity.warning
   }
 
+  private mountService: MountService | undefined
+
+  /** The daemon hands over its mounts (only a running daemon mounts trees). */
+  setMounts(m: MountService | undefined): void {
+    this.mountService = m
+  }
+
   /** The daemon sets this once it serves, so `status()` reports it. */
   setDaemon(info: { pid: number; socket: string } | undefined): void {
     this.daemon = info
@@ -109,6 +118,7 @@ export class LocalNode implements NodeApi {
       version: BT_VERSION,
       trees: this.registry.list(),
     }
+    if (this.mountService) s.mounts = this.mountService.list()
     if (this.daemon) {
       s.pid = this.daemon.pid
       s.socket = this.daemon.socket
@@ -270,6 +280,22 @@ export class LocalNode implements NodeApi {
     })
   }
 
+  mount(tree: string, dir: string): Promise<MountInfo> {
+    return this.op(async () => {
+      if (!this.mountService)
+        throw new NodeError('EMOUNT', dir, 'only a running node mounts trees: start one with `bt up --detach`')
+      return this.mountService.mount(tree, dir)
+    })
+  }
+
+  unmount(dir: string, opts?: { lazy?: boolean }): Promise<void> {
+    return this.op(async () => {
+      if (!this.mountService)
+        throw new NodeError('EMOUNT', dir, 'no running node serves mounts here (bt unmount cleans stale ones)')
+      return this.mountService.unmount(dir, opts)
+    })
+  }
+
   /** Wait for in-flight calls, close every volume, release the lock. Idempotent. */
   close(): Promise<void> {
     this.closing ??= this.shutdown()
@@ -277,6 +303,8 @@ export class LocalNode implements NodeApi {
   }
 
   private async shutdown(): Promise<void> {
+    // Mounts go first: they commit what open files staged, and must be detached before volumes close.
+    await this.mountService?.closeAll()
     await Promise.allSettled([...this.inflight])
     let error: unknown
     for (const v of this.volumes.values()) {

@@ -26,6 +26,8 @@ export type NodeErrorCode =
   | 'ENOTSUP'
   /** The node is shutting down (or this handle was closed). */
   | 'ECLOSED'
+  /** A directory cannot be mounted or unmounted (not empty, busy, no daemon to serve it). */
+  | 'EMOUNT'
 
 export class NodeError extends Error {
   override name = 'NodeError'

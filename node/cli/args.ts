@@ -13,6 +13,8 @@ export interface FlagSpec {
   short?: string
   /** Placeholder of the value when the flag takes one (`VERSION`); absent for booleans. */
   value?: string
+  /** The flag may be given several times; the values are kept in order (see `Ctx.values`). */
+  repeat?: boolean
   help: string
 }
 
@@ -168,7 +170,13 @@ function takeOption(
         p.version = true
         return
     }
-    if (p.flags.has(spec.name) && spec.value) throw new UsageError(`--${spec.name} given twice`, cmd)
+    const prev = p.flags.get(spec.name)
+    if (prev !== undefined && spec.value) {
+      if (!spec.repeat) throw new UsageError(`--${spec.name} given twice`, cmd)
+      // Repeated values are kept NUL-separated (no command-line argument contains a NUL).
+      p.flags.set(spec.name, `${prev}\0${value}`)
+      return
+    }
     p.flags.set(spec.name, value)
   }
   if (a.startsWith('--')) {

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import { NodeError } from '../node-error.js'
 import { unlockFromEnv } from './connect.js'
 import type { Ctx } from './context.js'
+import { mountArgs, mountFlags } from './cmd-mount.js'
 import { NODE_PASSPHRASE, SECRET_VARS, secretSource, tpmSpec } from './key-input.js'
 
 export async function runStatus(ctx: Ctx): Promise<number> {
@@ -19,6 +20,7 @@ export async function runStatus(ctx: Ctx): Promise<number> {
     ['version', s.version],
     ['trees', s.trees.length ? s.trees.map((t) => t.name).join(', ') : '(none)'],
   ]
+  for (const m of s.mounts ?? []) lines.push(['mount', `${m.tree} at ${m.dir} (${m.openFiles} open files)`])
   for (const [k, v] of lines) await ctx.out(`${`${k}:`.padEnd(10)}${v}`)
   return 0
 }
@@ -30,6 +32,7 @@ export async function runUp(ctx: Ctx): Promise<number> {
     // The child runs `bt up` in the foreground with the same global options (minus --detach).
     const args = ['up', '--home', ctx.home]
     if (ctx.quiet) args.push('--quiet')
+    args.push(...mountArgs(ctx))
     const tpm = tpmSpec(ctx)
     if (tpm) args.push('--tpm', tpm)
     const { readKeyFile } = await import('../identity.js')
@@ -57,6 +60,7 @@ export async function runUp(ctx: Ctx): Promise<number> {
   await runDaemon({
     home: ctx.home,
     unlock,
+    mounts: mountFlags(ctx),
   })
   return 0
 }

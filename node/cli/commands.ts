@@ -6,6 +6,7 @@
 import type { CommandShape } from './args.js'
 import { runCat, runLs, runMkdir, runMv, runRm, runStat } from './cmd-files.js'
 import { INIT_FLAGS, KEY_COMMANDS, runInit } from './cmd-key.js'
+import { MOUNT_COMMANDS, MOUNT_FLAG } from './cmd-mount.js'
 import { runDown, runStatus, runUp } from './cmd-node.js'
 import { runDf, runGc, runVerify } from './cmd-store.js'
 import { runConflicts, runLog, runResolve, runTreeCreate, runTreeList } from './cmd-trees.js'
@@ -82,6 +83,7 @@ export const COMMANDS: Command[] = [
         name: 'passphrase-stdin',
         help: 'read the key passphrase from stdin (--detach hands it to the node this way)',
       },
+      MOUNT_FLAG,
     ],
     description:
       'Runs the node: while it runs, every other bt command goes through its local API (a Unix socket in\n' +
@@ -102,6 +104,7 @@ export const COMMANDS: Command[] = [
     examples: ['bt down'],
     run: runDown,
   },
+  ...MOUNT_COMMANDS,
   {
     name: 'tree create',
     group: 'trees',

@@ -79,6 +79,11 @@ export class Ctx {
     const v = this.args.flags.get(name)
     return typeof v === 'string' ? v : undefined
   }
+  /** Every value of a repeatable flag, in order (empty when absent). */
+  values(name: string): string[] {
+    const v = this.value(name)
+    return v === undefined ? [] : v.split('\0')
+  }
 
   /** The node, opened on first call and closed by `close()`. */
   api(): Promise<NodeApi> {

@@ -8,6 +8,7 @@ import type { Conflict, HistoryEntry } from '../../sync/types.js'
 import type {
   DfReport,
   GcResult,
+  MountInfo,
   NodeApi,
   NodeStatus,
   ReadOptions,
@@ -133,6 +134,13 @@ export class RemoteApi implements NodeApi {
   }
   gc(): Promise<GcResult> {
     return this.call('gc', []) as Promise<GcResult>
+  }
+
+  mount(tree: string, dir: string): Promise<MountInfo> {
+    return this.call('mount', [tree, dir]) as Promise<MountInfo>
+  }
+  async unmount(dir: string, opts?: { lazy?: boolean }): Promise<void> {
+    await this.call('unmount', [dir, opts])
   }
 
   /** Ask the daemon to stop (it answers, then stops gracefully). */

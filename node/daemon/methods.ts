@@ -21,6 +21,7 @@ const MKDIR: OptionShape = { parents: 'boolean', mode: 'number' }
 const RM: OptionShape = { recursive: 'boolean' }
 const WRITE: OptionShape = { mode: 'number', mtime: 'number', exclusive: 'boolean' }
 const READ: OptionShape = { at: 'string', start: 'number', end: 'number' }
+const UNMOUNT: OptionShape = { lazy: 'boolean' }
 
 /** Every method a client may call (the NodeApi minus `close`, plus `shutdown`). */
 export const METHODS = {
@@ -42,6 +43,8 @@ export const METHODS = {
   df: { params: [] },
   verify: { params: [] },
   gc: { params: [] },
+  mount: { params: ['string', 'string'] },
+  unmount: { params: ['string', UNMOUNT] },
   /** Stop the daemon (graceful); answered before the stop begins. */
   shutdown: { params: [] },
 } satisfies Record<string, MethodSpec>

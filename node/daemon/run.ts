@@ -9,6 +9,7 @@ import { systemRuntime } from '../../sync/runtime.js'
 import type { UnprotectOptions } from '../../tpm/types.js'
 import { type LocalNode, openLocalNode } from '../local-node.js'
 import { NodeError } from '../node-error.js'
+import { startMounts } from './daemon-mounts.js'
 import { BT_VERSION } from '../version.js'
 import { alreadyRunning, daemonInfo } from './control.js'
 import { ensurePrivateDir, removeDaemonFiles, socketPathFor, writeDaemonFile } from './daemon-file.js'
@@ -29,6 +30,8 @@ export interface RunDaemonOptions {
   lockWaitMs?: number
   /** Resolves (or aborts) to request a stop, like a signal would (tests). */
   stop?: AbortSignal
+  /** Trees to serve through FUSE (`bt up --mount TREE=DIR`); if one cannot be mounted, the node does not start. */
+  mounts?: { tree: string; dir: string }[]
 }
 
 /** Run the daemon until it is asked to stop; resolves once it has stopped cleanly. */
@@ -62,6 +65,14 @@ export async function runDaemon(o: RunDaemonOptions): Promise<void> {
     socket = socketPathFor(o.home)
     if (dirname(socket) !== o.home) ensurePrivateDir(dirname(socket))
     removeDaemonFiles(o.home, socket)
+  } catch (e) {
+    await node.close()
+    throw e
+  }
+
+  // Mounted before the socket serves: once `bt up --detach` returns, the mounts are there.
+  try {
+    await startMounts({ node, log, wanted: o.mounts ?? [] })
   } catch (e) {
     await node.close()
     throw e

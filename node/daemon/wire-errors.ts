@@ -24,6 +24,7 @@ const NODE_CODES = new Set<string>([
   'EKEY',
   'ENOTSUP',
   'ECLOSED',
+  'EMOUNT',
 ])
 
 /** The wire form of an error thrown by the node. */

@@ -32,8 +32,20 @@ export function loadDoc(bytes: Uint8Array, actor: string): Doc {
   return api.load(bytes, { actor })
 }
 
-export function initSyncState(): SyncState {
-  return api.initSyncState()
+/**
+ * A fresh sync state. `readOnly`: changes from that peer are not applied, and
+ * the peer learns it (Automerge tells it in the sync messages), so a
+ * well-behaved peer stops offering changes instead of resending them.
+ */
+export function initSyncState(readOnly = false): SyncState {
+  const s = api.initSyncState()
+  if (readOnly) s.readOnly = true
+  return s
+}
+
+/** Decode one change chunk (actor, seq, deps, ops). */
+export function decodeChange(change: Uint8Array): ReturnType<API['decodeChange']> {
+  return api.decodeChange(change)
 }
 
 export function encodeSyncState(s: SyncState): Uint8Array {

@@ -26,6 +26,7 @@ import { LOST_INO } from './model.js'
 import { makeActor, makeInodeId, PATH_MAX, shardOf, validateName } from './names.js'
 import {
   applyMessage,
+  changeAuthors,
   decodeMessage,
   generateMessage,
   historyOf,
@@ -409,9 +410,32 @@ export class AutomergePathTree implements PathTree {
     return [...s].sort((a, b) => a - b)
   }
 
-  /** A fresh per-peer, per-shard sync state. */
-  newSyncState(): SyncState {
-    return initSyncState()
+  /** A fresh per-peer, per-shard sync state (`readOnly`: that peer's changes are not taken, see automerge.ts). */
+  newSyncState(opts: { readOnly?: boolean } = {}): SyncState {
+    return initSyncState(opts.readOnly === true)
+  }
+
+  /** Current heads of a shard's document (empty for a shard not held). */
+  headsOf(shard: number): string[] {
+    this.open()
+    checkShard(shard)
+    return this.shardIds().includes(shard) ? this.docs.get(shard).getHeads() : []
+  }
+
+  /**
+   * Content versions visible now (the winner and every conflict copy) of the
+   * live files among `inodes`, or of every live file: what a replica that
+   * keeps all chunks must hold.
+   */
+  liveContents(inodes?: Iterable<InodeId>): ContentVersion[] {
+    this.open()
+    const m = this.s.model
+    const out: ContentVersion[] = []
+    for (const ino of inodes ?? m.raw.keys()) {
+      const r = m.raw.get(ino)
+      if (r && r.kind === 'file' && m.isLive(ino)) out.push(...r.contents)
+    }
+    return out
   }
 
   /**
@@ -432,11 +456,25 @@ export class AutomergePathTree implements PathTree {
    * replication.ts); the view, history and storage follow in one transaction
    * and listeners hear `{ remote: true }`. A malformed message or change
    * throws TreeError 'EINVAL'; what was valid before it stays applied.
+   * `allowAuthor`: checked for the author of every change in the message
+   * before anything is applied; one refusal rejects the whole message with
+   * TreeError 'EPERM'.
    */
-  receiveSyncMessage(shard: number, peer: SyncState, message: Uint8Array): void {
+  receiveSyncMessage(
+    shard: number,
+    peer: SyncState,
+    message: Uint8Array,
+    opts: { allowAuthor?: (node: string) => boolean } = {},
+  ): void {
     this.open()
     checkShard(shard)
     const decoded = decodeMessage(message)
+    if (opts.allowAuthor && decoded.changes.length > 0) {
+      for (const node of changeAuthors(decoded)) {
+        if (!opts.allowAuthor(node))
+          throw new TreeError('EPERM', `change by ${node || 'an unknown actor'} refused`)
+      }
+    }
     this.commit()
     const doc = this.docs.get(shard)
     const before = doc.getHeads()

@@ -7,9 +7,11 @@
 import {
   chunkType,
   type Doc,
+  decodeChange,
   decodeSyncMessage,
   encodeSyncMessage,
   exportSyncState,
+  loadDoc,
   type SyncState,
 } from './automerge.js'
 import { TreeError } from './errors.js'
@@ -81,6 +83,33 @@ export function applyMessage(
 }
 
 export type ChangeMeta = ReturnType<Doc['getChangesMeta']>[number]
+
+/**
+ * Node ids of the authors of every change a decoded message carries (actor ->
+ * node by `nodeOfActor`; '' for an actor that is not ours). A document chunk
+ * is loaded into a scratch document to list its changes. Throws TreeError
+ * EINVAL when a change or chunk does not decode.
+ */
+export function changeAuthors(decoded: ReturnType<typeof decodeSyncMessage>): Set<string> {
+  const nodes = new Set<string>()
+  for (const chunk of decoded.changes) {
+    try {
+      if (chunkType(chunk) === 0) {
+        const scratch = loadDoc(chunk, '00')
+        try {
+          for (const m of scratch.getChangesMeta([])) nodes.add(nodeOfActor(m.actor))
+        } finally {
+          scratch.free()
+        }
+      } else {
+        nodes.add(nodeOfActor(decodeChange(chunk).actor))
+      }
+    } catch (e) {
+      throw new TreeError('EINVAL', `bad change from peer: ${(e as Error).message}`)
+    }
+  }
+  return nodes
+}
 
 /**
  * Root keys written by `metas` (read from the changes themselves: a diff

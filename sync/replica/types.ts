@@ -44,7 +44,10 @@ export interface Membership {
 export interface InviteBook {
   /**
    * Check a join proof from `joiner` for invite `invite` of tree `tree`; on
-   * success the invite is used up (one-time) and the granted role returned.
+   * success the invite is used up (one-time), the joiner is added to the
+   * tree's membership with the granted role (an entry signed by this node,
+   * before this returns: the joiner's `open` follows at once), and the role
+   * is returned.
    */
   redeem(tree: string, invite: string, proof: Uint8Array, joiner: string): Role | undefined
 }
@@ -150,6 +153,8 @@ export interface SyncEngineOptions {
   antiEntropyMs?: number
   /** A demand fetch gives up after this long (default 20 s); the read then fails with EIO. */
   fetchTimeoutMs?: number
+  /** A chunk asked of one peer and not answered within this long is asked of another (default fetchTimeoutMs / 2). */
+  chunkTimeoutMs?: number
   /** Agent string sent in hello. */
   agent?: string
   log?: (line: string) => void

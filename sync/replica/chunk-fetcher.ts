@@ -1,0 +1,363 @@
+/**
+ * Fetching chunks of one tree from the peers that have it open.
+ *
+ * What to fetch: under fetch policy 'all', the chunks missing for every
+ * visible content version (once when a channel opens, then for the inodes
+ * each remote change touched); under 'demand', those of `pinned()` and
+ * whatever `demand()` asks for (a read of a missing chunk). A file's missing
+ * manifest comes first (`store.missing` cannot see below it); once every id
+ * found for a file has arrived, the file is scanned again, which finds the
+ * chunks below the manifests that arrived — until nothing is missing.
+ * Chunks already stored are never asked for, so an interrupted transfer
+ * resumes where it stopped, and a rename (same refs) costs nothing.
+ *
+ * How: one queue of wanted ids in insertion order; each is asked of one
+ * peer at a time (a hyperswarm connection preferred over another transport
+ * to the same node: iroh bulk throughput is low), within a per-peer window
+ * of ids and estimated bytes. `nochunk`, a timeout, a closed channel or data
+ * that does not hash to its id moves the id to another peer (the node that
+ * failed is not asked again for it until a channel opens or anti-entropy
+ * runs). Every chunk goes through `store.putVerified` before anyone sees it.
+ */
+import type { ChunkId, FileRef } from '../../store/types.js'
+import type { Runtime } from '../runtime.js'
+import type { InodeId } from '../types.js'
+import { LIMITS, type ProtocolErrorCode } from '../wire/messages.js'
+import type { Channel } from './channel.js'
+import type { TreeEntry } from './tree-entry.js'
+import type { EngineEvent } from './types.js'
+
+/** Per-peer window: ids asked and not answered. */
+export const WINDOW_IDS = 64
+/** Per-peer window: estimated bytes asked and not answered. */
+export const WINDOW_BYTES = 8 * 1024 * 1024
+
+export interface FetcherHooks {
+  emit(e: EngineEvent): void
+  /** A chunk was verified and stored (peers that asked us for it in vain can be told). */
+  stored(id: ChunkId): void
+  /** Count and report a bad answer (the peer stays connected). */
+  reject(node: string, code: ProtocolErrorCode, reason: string): void
+  log(line: string): void
+}
+
+interface Want {
+  id: ChunkId
+  /** Keys of the files whose scan found this id. */
+  refs: Set<string>
+  /** Nodes that did not deliver it (nochunk, timeout, bad data). */
+  tried: Set<string>
+  from: Channel | undefined
+  deadline: number
+  waiters: ((data: Uint8Array | undefined) => void)[]
+}
+
+export class ChunkFetcher {
+  private readonly wants = new Map<ChunkId, Want>()
+  /** Ids waiting for a peer, in the order they will be asked. */
+  private readonly queued = new Set<ChunkId>()
+  private readonly inflight = new Map<Channel, Set<ChunkId>>()
+  /** Files being completed: the ids their last scan found still outstanding. */
+  private readonly files = new Map<string, { ref: FileRef; ids: Set<ChunkId> }>()
+  private scans: Promise<void> = Promise.resolve()
+  private readonly remoteInodes = new Set<InodeId>()
+  private remoteTimer: { cancel(): void } | undefined
+  private timeoutTimer: { cancel(): void } | undefined
+  private avgChunk = 256 * 1024
+  private closed = false
+  /** Chunk ids asked of peers so far (a resumed transfer asks only for what is missing). */
+  idsAsked = 0
+
+  constructor(
+    private readonly entry: TreeEntry,
+    private readonly runtime: Runtime,
+    private readonly opts: { chunkTimeoutMs: number; fetchTimeoutMs: number },
+    private readonly hooks: FetcherHooks,
+  ) {}
+
+  /** Chunks wanted and not yet received. */
+  get wanted(): number {
+    return this.wants.size
+  }
+
+  /** A channel of this tree went live: retry everything parked and rescan what should be local. */
+  channelOpened(): void {
+    for (const w of this.wants.values()) w.tried.clear()
+    this.scanPolicy()
+    this.pump()
+  }
+
+  /** Anti-entropy: give parked ids another round of peers; pinned files are rescanned. */
+  tick(): void {
+    for (const w of this.wants.values()) w.tried.clear()
+    if (this.entry.r.fetchPolicy() === 'demand') this.scanPolicy()
+    this.pump()
+  }
+
+  /** Remote changes touched these inodes: under 'all', fetch what their content needs (coalesced). */
+  remoteChange(inodes: InodeId[]): void {
+    if (this.closed || this.entry.r.fetchPolicy() !== 'all') return
+    for (const i of inodes) this.remoteInodes.add(i)
+    this.remoteTimer ??= this.runtime.timers.setTimeout(() => {
+      this.remoteTimer = undefined
+      const inodes = [...this.remoteInodes]
+      this.remoteInodes.clear()
+      if (this.closed) return
+      this.scan(this.entry.r.tree.liveContents(inodes).map((c) => c.ref))
+    }, 0)
+  }
+
+  /** Fetch one chunk for a read: its stored bytes once verified, undefined after fetchTimeoutMs. */
+  demand(id: ChunkId): Promise<Uint8Array | undefined> {
+    if (this.closed) return Promise.resolve(undefined)
+    const have = this.entry.r.store.getStored(id)
+    if (have) return Promise.resolve(have)
+    return new Promise((resolve) => {
+      const w = this.want(id)
+      let done = false
+      const finish = (data: Uint8Array | undefined) => {
+        if (done) return
+        done = true
+        timer.cancel()
+        resolve(data)
+      }
+      const timer = this.runtime.timers.setTimeout(() => {
+        const i = w.waiters.indexOf(finish)
+        if (i >= 0) w.waiters.splice(i, 1)
+        if (w.waiters.length === 0 && w.refs.size === 0) this.drop(w)
+        finish(undefined)
+      }, this.opts.fetchTimeoutMs)
+      w.waiters.push(finish)
+      this.pump()
+    })
+  }
+
+  /** A `chunk` frame arrived on `ch`. */
+  onChunk(ch: Channel, id: ChunkId, data: Uint8Array): void {
+    const w = this.wants.get(id)
+    // Not wanted (any more): a late answer after a timeout or a demand that gave up.
+    if (!w || this.closed) return
+    let ok: boolean
+    try {
+      ok = this.entry.r.store.putVerified(id, data)
+    } catch (e) {
+      this.hooks.log(`chunk ${id}: store failed: ${(e as Error).message}`)
+      return
+    }
+    if (!ok) {
+      this.hooks.reject(ch.remote, 'EMALFORMED', `chunk ${id} does not match its id`)
+      if (w.from === ch) this.release(w)
+      w.tried.add(ch.remote)
+      this.requeue(w)
+      this.pump()
+      return
+    }
+    this.release(w)
+    this.wants.delete(id)
+    this.queued.delete(id)
+    this.entry.chunksReceived++
+    this.avgChunk = Math.round(this.avgChunk * 0.9 + data.length * 0.1)
+    for (const waiter of w.waiters.splice(0)) waiter(data)
+    this.hooks.emit({ type: 'chunk', tree: this.entry.id, id, from: ch.remote, bytes: data.length })
+    this.hooks.stored(id)
+    for (const key of w.refs) {
+      const f = this.files.get(key)
+      if (!f) continue
+      f.ids.delete(id)
+      if (f.ids.size === 0) {
+        this.files.delete(key)
+        this.scan([f.ref])
+      }
+    }
+    this.pump()
+  }
+
+  /** The peer on `ch` does not hold these ids. */
+  onNochunk(ch: Channel, ids: ChunkId[]): void {
+    for (const id of ids) {
+      const w = this.wants.get(id)
+      if (!w || w.from !== ch) continue
+      this.release(w)
+      w.tried.add(ch.remote)
+      this.requeue(w)
+    }
+    this.pump()
+  }
+
+  /** The peer on `ch` now holds these ids (it lacked them when asked): it may be asked again. */
+  onHave(ch: Channel, ids: ChunkId[]): void {
+    for (const id of ids) this.wants.get(id)?.tried.delete(ch.remote)
+    this.pump()
+  }
+
+  /** A channel closed: what was asked of it goes back to the queue (no blame). */
+  channelClosed(ch: Channel): void {
+    const ids = this.inflight.get(ch)
+    this.inflight.delete(ch)
+    for (const id of ids ?? []) {
+      const w = this.wants.get(id)
+      if (!w) continue
+      w.from = undefined
+      this.requeue(w)
+    }
+    this.pump()
+  }
+
+  close(): void {
+    this.closed = true
+    this.remoteTimer?.cancel()
+    this.timeoutTimer?.cancel()
+    for (const w of this.wants.values()) for (const waiter of w.waiters.splice(0)) waiter(undefined)
+    this.wants.clear()
+    this.queued.clear()
+    this.inflight.clear()
+    this.files.clear()
+  }
+
+  // ---- internals ----
+
+  private scanPolicy(): void {
+    const r = this.entry.r
+    if (r.fetchPolicy() === 'all') this.scan(r.tree.liveContents().map((c) => c.ref))
+    else if (r.pinned) this.scan([...r.pinned()])
+  }
+
+  /** Find the missing ids of files (one scan at a time, in call order) and queue them. */
+  private scan(refs: FileRef[]): void {
+    if (refs.length === 0) return
+    this.scans = this.scans.then(async () => {
+      const seen = new Set<string>()
+      for (const ref of refs) {
+        const key = `${ref.id}:${ref.size}`
+        if (this.closed) return
+        if (seen.has(key) || this.files.has(key)) continue
+        seen.add(key)
+        let ids: ChunkId[]
+        try {
+          ids = await this.entry.r.store.missing(ref)
+        } catch (e) {
+          this.hooks.log(`tree ${this.entry.id}: cannot scan ${ref.id}: ${(e as Error).message}`)
+          continue
+        }
+        if (this.closed || ids.length === 0) continue
+        const f = { ref, ids: new Set<ChunkId>() }
+        for (const id of ids) {
+          this.want(id).refs.add(key)
+          f.ids.add(id)
+        }
+        this.files.set(key, f)
+      }
+      this.pump()
+    })
+  }
+
+  private want(id: ChunkId): Want {
+    let w = this.wants.get(id)
+    if (!w) {
+      w = { id, refs: new Set(), tried: new Set(), from: undefined, deadline: 0, waiters: [] }
+      this.wants.set(id, w)
+      this.queued.add(id)
+    }
+    return w
+  }
+
+  private drop(w: Want): void {
+    this.release(w)
+    this.wants.delete(w.id)
+    this.queued.delete(w.id)
+  }
+
+  private release(w: Want): void {
+    if (w.from) this.inflight.get(w.from)?.delete(w.id)
+    w.from = undefined
+  }
+
+  private requeue(w: Want): void {
+    // Re-added at the end: ids that failed go after those not tried yet.
+    this.queued.delete(w.id)
+    this.queued.add(w.id)
+  }
+
+  /** Ask peers for queued ids, within each peer's window. */
+  private pump(): void {
+    if (this.closed || this.queued.size === 0) return
+    const candidates = this.preferredChannels()
+    if (candidates.length === 0) return
+    const perPeer = Math.max(1, Math.min(WINDOW_IDS, Math.floor(WINDOW_BYTES / Math.max(1, this.avgChunk))))
+    const room = (ch: Channel) => perPeer - (this.inflight.get(ch)?.size ?? 0)
+    const batches = new Map<Channel, ChunkId[]>()
+    const now = this.runtime.clock.now()
+    for (const id of [...this.queued]) {
+      const open = candidates.filter((c) => room(c) > 0)
+      if (open.length === 0) break
+      const w = this.wants.get(id)!
+      let best: Channel | undefined
+      for (const c of open) {
+        if (w.tried.has(c.remote)) continue
+        if (!best || room(c) > room(best)) best = c
+      }
+      if (!best) continue
+      this.queued.delete(id)
+      w.from = best
+      w.deadline = now + this.opts.chunkTimeoutMs
+      let set = this.inflight.get(best)
+      if (!set) {
+        set = new Set()
+        this.inflight.set(best, set)
+      }
+      set.add(id)
+      let batch = batches.get(best)
+      if (!batch) {
+        batch = []
+        batches.set(best, batch)
+      }
+      batch.push(id)
+    }
+    for (const [ch, ids] of batches) {
+      for (let i = 0; i < ids.length; i += LIMITS.ids)
+        ch.send({ type: 'want', ids: ids.slice(i, i + LIMITS.ids) })
+      this.idsAsked += ids.length
+    }
+    if (batches.size > 0) this.armTimeout()
+  }
+
+  /** Live channels to ask: per node, its hyperswarm channels when it has any, else all of them. */
+  private preferredChannels(): Channel[] {
+    const live = this.entry.live()
+    const swarm = new Set(live.filter((c) => c.link.conn.transport === 'hyperswarm').map((c) => c.remote))
+    return live.filter((c) => c.link.conn.transport === 'hyperswarm' || !swarm.has(c.remote))
+  }
+
+  private armTimeout(): void {
+    if (this.timeoutTimer) return
+    this.timeoutTimer = this.runtime.timers.setTimeout(() => {
+      this.timeoutTimer = undefined
+      this.expire()
+    }, this.opts.chunkTimeoutMs)
+  }
+
+  /** Ids a peer did not answer in time go to another peer. */
+  private expire(): void {
+    if (this.closed) return
+    const now = this.runtime.clock.now()
+    let pending = false
+    for (const [ch, ids] of this.inflight) {
+      for (const id of [...ids]) {
+        const w = this.wants.get(id)
+        if (!w) {
+          ids.delete(id)
+          continue
+        }
+        if (w.deadline > now) {
+          pending = true
+          continue
+        }
+        this.release(w)
+        w.tried.add(ch.remote)
+        this.requeue(w)
+      }
+    }
+    this.pump()
+    if (pending) this.armTimeout()
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Frames over a byte stream (iroh's QUIC stream, Hyperswarm's Noise stream).
+ *
+ * Each direction starts with the 4 bytes `btf1` (a stream of another
+ * protocol is refused at once; on iroh it also makes the stream visible to
+ * the acceptor, which sees a QUIC stream only once bytes flow). Then
+ * records, each a u32 big-endian length L:
+ * - 1 <= L <= MAX_FRAME: one frame of L bytes follows;
+ * - L = 0: a close record: u16 big-endian byte length R <= 1024, then R bytes
+ *   of UTF-8 reason; the sender writes nothing after it;
+ * - L > MAX_FRAME: the receiver closes the connection (oversize frame).
+ */
+import { MAX_FRAME } from './types.js'
+
+export const STREAM_MAGIC = Uint8Array.from([0x62, 0x74, 0x66, 0x31]) // 'btf1'
+/** Longest close reason carried (bytes of UTF-8; longer reasons are cut). */
+export const MAX_REASON = 1024
+
+/** The 4-byte length header of a frame. */
+export function frameHeader(length: number): Uint8Array {
+  const h = new Uint8Array(4)
+  new DataView(h.buffer).setUint32(0, length)
+  return h
+}
+
+/** A close record carrying `reason` (cut to MAX_REASON bytes on a character boundary). */
+export function closeRecord(reason: string): Uint8Array {
+  let bytes = new TextEncoder().encode(reason)
+  if (bytes.length > MAX_REASON) {
+    let end = MAX_REASON
+    // Back off to the start of a UTF-8 sequence so the cut text still decodes.
+    while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--
+    bytes = bytes.subarray(0, end)
+  }
+  const out = new Uint8Array(6 + bytes.length)
+  const dv = new DataView(out.buffer)
+  dv.setUint32(0, 0)
+  dv.setUint16(4, bytes.length)
+  out.set(bytes, 6)
+  return out
+}
+
+export type DeframeEvent =
+  | { type: 'frame'; frame: Uint8Array }
+  | { type: 'close'; reason: string }
+  | { type: 'error'; reason: string }
+
+/**
+ * Incremental parser of one direction of a framed stream. Feed it pieces
+ * of any size; it returns what completed. After a 'close' or 'error' event
+ * it ignores further input.
+ */
+export class Deframer {
+  private state: 'magic' | 'header' | 'body' | 'reasonLength' | 'reason' | 'done' = 'magic'
+  /** Bytes of a fixed-size field (magic, header, reason length) gathered so far. */
+  private small = new Uint8Array(4)
+  private smallHave = 0
+  private body: Uint8Array | undefined
+  private bodyHave = 0
+
+  push(piece: Uint8Array): DeframeEvent[] {
+    const out: DeframeEvent[] = []
+    let i = 0
+    while (i < piece.length && this.state !== 'done') {
+      switch (this.state) {
+        case 'magic':
+        case 'header':
+        case 'reasonLength': {
+          const need = this.state === 'reasonLength' ? 2 : 4
+          const take = Math.min(need - this.smallHave, piece.length - i)
+          this.small.set(piece.subarray(i, i + take), this.smallHave)
+          this.smallHave += take
+          i += take
+          if (this.smallHave < need) break
+          this.smallHave = 0
+          const ev = this.fieldDone()
+          if (ev) out.push(ev)
+          break
+        }
+        case 'body':
+        case 'reason': {
+          const body = this.body!
+          const take = Math.min(body.length - this.bodyHave, piece.length - i)
+          body.set(piece.subarray(i, i + take), this.bodyHave)
+          this.bodyHave += take
+          i += take
+          if (this.bodyHave < body.length) break
+          this.body = undefined
+          if (this.state === 'body') {
+            this.state = 'header'
+            out.push({ type: 'frame', frame: body })
+          } else {
+            this.state = 'done'
+            out.push({ type: 'close', reason: new TextDecoder().decode(body) })
+          }
+          break
+        }
+      }
+    }
+    return out
+  }
+
+  /** A fixed-size field is complete in `small`. */
+  private fieldDone(): DeframeEvent | undefined {
+    const dv = new DataView(this.small.buffer)
+    if (this.state === 'magic') {
+      for (let k = 0; k < 4; k++)
+        if (this.small[k] !== STREAM_MAGIC[k]) return this.fail('not a blocktree frame stream (bad magic)')
+      this.state = 'header'
+      return undefined
+    }
+    if (this.state === 'header') {
+      const len = dv.getUint32(0)
+      if (len === 0) {
+        this.state = 'reasonLength'
+        return undefined
+      }
+      if (len > MAX_FRAME) return this.fail(`frame of ${len} bytes over the ${MAX_FRAME}-byte limit`)
+      this.body = new Uint8Array(len)
+      this.bodyHave = 0
+      this.state = 'body'
+      return undefined
+    }
+    const rlen = dv.getUint16(0)
+    if (rlen > MAX_REASON) return this.fail(`close reason of ${rlen} bytes over the ${MAX_REASON}-byte limit`)
+    if (rlen === 0) {
+      this.state = 'done'
+      return { type: 'close', reason: '' }
+    }
+    this.body = new Uint8Array(rlen)
+    this.bodyHave = 0
+    this.state = 'reason'
+    return undefined
+  }
+
+  private fail(reason: string): DeframeEvent {
+    this.state = 'done'
+    return { type: 'error', reason }
+  }
+}

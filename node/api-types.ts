@@ -11,6 +11,7 @@
  */
 import type { GcReport } from '../store/types.js'
 import type { Conflict, HistoryEntry } from '../sync/types.js'
+import type { SyncApi } from './sync-api.js'
 import type { Attr, DirEntry, WriteFileOptions } from './volume-types.js'
 
 /** How the node's secrets are protected at rest (see tpm/ and docs/KEYS.md). */
@@ -96,6 +97,11 @@ export interface TreeVerify {
   missing: string[]
   /** Paths of live files that reference a corrupt or missing chunk. */
   damagedPaths: string[]
+  /**
+   * Trees read on demand (role reader): chunks not held here (never fetched,
+   * or evicted from the cache). Peers hold them; not counted as missing.
+   */
+  notLocal?: number
 }
 
 export interface VerifyResult {
@@ -120,7 +126,8 @@ export interface ReadOptions {
   end?: number
 }
 
-export interface NodeApi {
+/** Replication (invite, join, members, peers, pins, sync state): node/sync-api.ts. */
+export interface NodeApi extends SyncApi {
   status(): Promise<NodeStatus>
 
   treeCreate(name: string): Promise<TreeInfo>

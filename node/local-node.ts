@@ -30,8 +30,18 @@ import { HomeLock } from './lock.js'
 import type { MountService } from './mounts.js'
 import { NodeError } from './node-error.js'
 import { openDiskVolume } from './open-tree.js'
-import { TreeRegistry } from './trees.js'
+import { type TreeRecord, TreeRegistry } from './trees.js'
 import { BT_VERSION } from './version.js'
+import { NodeSync } from './node-sync.js'
+import type {
+  InviteOptions,
+  InviteResult,
+  JoinOptions,
+  MemberInfo,
+  PeerReport,
+  PinInfo,
+  SyncStatusReport,
+} from './sync-api.js'
 import type { TreeVolume } from './volume.js'
 import type { Attr, DirEntry, WriteFileOptions } from './volume-types.js'
 
@@ -72,6 +82,8 @@ export class LocalNode implements NodeApi {
   private daemon: { pid: number; socket: string } | undefined
   private readonly inflight = new Set<Promise<unknown>>()
   private closing: Promise<void> | undefined
+  /** Replication state in node.db (members, invites, pins, peers) and the SyncApi calls: node/node-sync.ts. */
+  readonly sync: NodeSync
 
   constructor(
     readonly home: string,
@@ -83,6 +95,14 @@ export class LocalNode implements NodeApi {
     this.nodeId = identity.nodeId
     this.keyProtection = identity.protection
     this.warning = identity.warning
+    this.sync = new NodeSync({
+      registry,
+      nodeId: identity.nodeId,
+      seed: identity.seed,
+      wrapKey: identity.wrapKey,
+      runtime,
+      volume: (name) => this.volume(name),
+    })
   }
 
   private mountService: MountService | undefined
@@ -95,6 +115,12 @@ export class LocalNode implements NodeApi {
   /** The daemon sets this once it serves, so `status()` reports it. */
   setDaemon(info: { pid: number; socket: string } | undefined): void {
     this.daemon = info
+  }
+
+  /** A tree's registry record, with its content key (replication composes replicas from it). */
+  registryRecord(name: string): TreeRecord {
+    this.checkOpen()
+    return this.registry.get(name)
   }
 
   /** The volume of a tree, opened on first use. */
@@ -128,8 +154,11 @@ export class LocalNode implements NodeApi {
 
   treeCreate(name: string): Promise<TreeInfo> {
     return this.op(async () => {
-      const { key: _key, ...info } = this.registry.add(name, this.runtime.clock.now())
+      const rec = this.registry.add(name, this.runtime.clock.now())
+      const { key: _key, ...info } = rec
+      this.sync.membership(rec) // the genesis entry: this node is the tree's first admin
       await this.volume(name)
+      await this.sync.treeAdded(name)
       return info
     })
   }
@@ -255,15 +284,20 @@ export class LocalNode implements NodeApi {
       for (const t of this.registry.list()) {
         const v = await this.volume(t.name)
         const r = await v.verify()
-        const bad = new Set([...r.corrupt, ...r.missing])
-        trees.push({
+        // A tree read on demand holds only what was read or pinned: absent chunks are remote, not damage.
+        const onDemand = this.sync.policyOf(t.name) === 'demand'
+        const missing = onDemand ? [] : r.missing
+        const bad = new Set([...r.corrupt, ...missing])
+        const row: TreeVerify = {
           name: t.name,
           id: t.id,
           checked: r.checked,
           corrupt: r.corrupt,
-          missing: r.missing,
+          missing,
           damagedPaths: bad.size ? await damagedPaths(v, bad) : [],
-        })
+        }
+        if (onDemand) row.notLocal = r.missing.length
+        trees.push(row)
       }
       return { ok: trees.every((t) => t.corrupt.length === 0 && t.missing.length === 0), trees }
     })
@@ -278,6 +312,34 @@ export class LocalNode implements NodeApi {
       }
       return { trees }
     })
+  }
+
+  invite(tree: string, opts?: InviteOptions): Promise<InviteResult> {
+    return this.op(() => this.sync.invite(tree, opts))
+  }
+  join(ticket: string, opts?: JoinOptions): Promise<TreeInfo> {
+    return this.op(() => this.sync.join(ticket, opts))
+  }
+  members(tree: string): Promise<MemberInfo[]> {
+    return this.op(() => this.sync.members(tree))
+  }
+  removeMember(tree: string, node: string): Promise<void> {
+    return this.op(() => this.sync.removeMember(tree, node))
+  }
+  peers(): Promise<PeerReport[]> {
+    return this.op(() => this.sync.peers())
+  }
+  syncStatus(): Promise<SyncStatusReport> {
+    return this.op(() => this.sync.syncStatus())
+  }
+  pin(tree: string, path: string): Promise<boolean> {
+    return this.op(() => this.sync.pin(tree, path))
+  }
+  unpin(tree: string, path: string): Promise<boolean> {
+    return this.op(() => this.sync.unpin(tree, path))
+  }
+  pins(tree: string): Promise<PinInfo[]> {
+    return this.op(() => this.sync.pins(tree))
   }
 
   mount(tree: string, dir: string): Promise<MountInfo> {
@@ -327,7 +389,14 @@ export class LocalNode implements NodeApi {
     const t = this.registry.get(name)
     const dir = join(this.home, HOME_FILES.trees, t.id)
     try {
-      return await openDiskVolume({ dir, nodeId: this.nodeId, key: t.key, runtime: this.runtime })
+      return await openDiskVolume({
+        dir,
+        nodeId: this.nodeId,
+        key: t.key,
+        runtime: this.runtime,
+        // A read of a chunk not held here asks peers (only while the daemon replicates; else EIO).
+        fetchMissing: (id) => this.sync.fetchChunk(t.id, id),
+      })
     } catch (e) {
       throw new NodeError('ECORRUPT', name, `tree data in ${dir} is unreadable: ${(e as Error).message}`)
     }

@@ -28,6 +28,18 @@ export type NodeErrorCode =
   | 'ECLOSED'
   /** A directory cannot be mounted or unmounted (not empty, busy, no daemon to serve it). */
   | 'EMOUNT'
+  /** This node's role in the tree does not allow the request (e.g. invite as a non-admin). */
+  | 'EPERM'
+  /** A node that is not a member of the tree (remove-member). */
+  | 'ENOTMEMBER'
+  /** An invite ticket that does not decode (mistyped, truncated, another program's). */
+  | 'ETICKET'
+  /** The inviter refused the invitation (used, expired, revoked or unknown). */
+  | 'EINVITE'
+  /** A peer could not be reached in time (join). */
+  | 'EUNREACHABLE'
+  /** The request needs the node running (`bt up`). */
+  | 'ENOTRUNNING'
 
 export class NodeError extends Error {
   override name = 'NodeError'

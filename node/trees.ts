@@ -8,9 +8,11 @@ import { createCipheriv, createDecipheriv, createHash } from 'node:crypto'
 import Database from 'better-sqlite3'
 import type { Random } from '../sync/runtime.js'
 import type { TreeInfo, TreeRole } from './api-types.js'
+import { rewrapInvites } from './invites.js'
 import { NodeError } from './node-error.js'
+import { migrateSyncTables, NODE_DB_VERSION } from './sync-schema.js'
 
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = NODE_DB_VERSION
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/
 const ROLES: readonly TreeRole[] = ['admin', 'writer', 'reader', 'server']
 
@@ -56,7 +58,11 @@ export class TreeRegistry {
         name TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
         created INTEGER NOT NULL, wrapped_key BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS node_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`)
-      if (v < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`)
+      if (v < SCHEMA_VERSION)
+        this.db.transaction(() => {
+          migrateSyncTables(this.db, v)
+          this.db.pragma(`user_version = ${SCHEMA_VERSION}`)
+        })()
     } catch (e) {
       throw new NodeError('ECORRUPT', file, `tree registry unreadable: ${(e as Error).message}`)
     }
@@ -84,6 +90,7 @@ export class TreeRegistry {
           wrapTreeKey(newWrapKey, this.random, this.unwrap(r.wrapped_key, r.id, r.name), r.id),
           r.name,
         )
+      rewrapInvites(this.db, this.wrapKey, newWrapKey, () => this.random.bytes(12))
       this.setWrapId(wrapKeyId(newWrapKey))
     })()
     return rows.length
@@ -136,6 +143,16 @@ export class TreeRegistry {
       throw e
     }
     return { name, id, role, created, key }
+  }
+
+  /** The node.db connection (the replication tables live beside the registry: node/sync-schema.ts). */
+  get database(): Database.Database {
+    return this.db
+  }
+
+  /** Record this node's role in a tree (it follows the membership log). */
+  setRole(name: string, role: TreeRole): void {
+    this.db.prepare('UPDATE tree SET role = ? WHERE name = ?').run(role, name)
   }
 
   close(): void {

@@ -66,7 +66,7 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
 
 /** Two-word command groups (`bt tree create`, `bt key rotate`) and their subcommands, for messages. */
 const GROUPS = new Map([
-  ['tree', 'create or list'],
+  ['tree', 'create, list, members or remove-member'],
   ['key', 'rotate, export, import, recover, passwd or status'],
 ])
 

@@ -1,17 +1,40 @@
 /** Commands about the node itself: status, up, down (init: cmd-key.ts). */
 import { existsSync } from 'node:fs'
+import type { NodeApi } from '../api-types.js'
 import { NodeError } from '../node-error.js'
+import { UsageError } from './args.js'
+import { mountArgs, mountFlags } from './cmd-mount.js'
+import { syncLines, watchStatus } from './cmd-sync.js'
 import { unlockFromEnv } from './connect.js'
 import type { Ctx } from './context.js'
-import { mountArgs, mountFlags } from './cmd-mount.js'
 import { NODE_PASSPHRASE, SECRET_VARS, secretSource, tpmSpec } from './key-input.js'
+import { replicationArgs, replicationFlags } from './up-flags.js'
 
 export async function runStatus(ctx: Ctx): Promise<number> {
-  const s = await (await ctx.api()).status()
+  if (ctx.flag('watch')) {
+    if (ctx.json) throw new UsageError('--watch draws for people; use --json without it, repeatedly')
+    const stop = new AbortController()
+    const onInt = () => stop.abort()
+    process.once('SIGINT', onInt)
+    try {
+      const tty = (ctx.io.stdout as { isTTY?: boolean }).isTTY === true
+      return await watchStatus(ctx, statusLines, tty, stop.signal)
+    } finally {
+      process.off('SIGINT', onInt)
+    }
+  }
+  const api = await ctx.api()
   if (ctx.json) {
-    await ctx.outJson(s)
+    const [s, sync] = await Promise.all([api.status(), api.syncStatus()])
+    await ctx.outJson({ ...s, sync })
     return 0
   }
+  for (const l of await statusLines(api)) await ctx.out(l)
+  return 0
+}
+
+async function statusLines(api: NodeApi): Promise<string[]> {
+  const [s, sync] = await Promise.all([api.status(), api.syncStatus()])
   const lines: [string, string][] = [
     ['node id', s.nodeId],
     ['data dir', s.home],
@@ -21,16 +44,20 @@ export async function runStatus(ctx: Ctx): Promise<number> {
     ['trees', s.trees.length ? s.trees.map((t) => t.name).join(', ') : '(none)'],
   ]
   for (const m of s.mounts ?? []) lines.push(['mount', `${m.tree} at ${m.dir} (${m.openFiles} open files)`])
-  for (const [k, v] of lines) await ctx.out(`${`${k}:`.padEnd(10)}${v}`)
-  return 0
+  if (sync.running) lines.push(['listens', sync.addresses.join(' ') || '(no address)'])
+  const out = lines.map(([k, v]) => `${`${k}:`.padEnd(10)}${v}`)
+  const rows = syncLines(sync)
+  if (rows.length) out.push('', ...rows)
+  return out
 }
 
 export async function runUp(ctx: Ctx): Promise<number> {
+  const replication = replicationFlags(ctx) // usage errors before anything else
   if (!existsSync(ctx.home))
     throw new NodeError('ENOTINIT', ctx.home, 'no node identity here (run bt init first)')
   if (ctx.flag('detach')) {
     // The child runs `bt up` in the foreground with the same global options (minus --detach).
-    const args = ['up', '--home', ctx.home]
+    const args = ['up', '--home', ctx.home, ...replicationArgs(ctx)]
     if (ctx.quiet) args.push('--quiet')
     args.push(...mountArgs(ctx))
     const tpm = tpmSpec(ctx)
@@ -61,6 +88,7 @@ export async function runUp(ctx: Ctx): Promise<number> {
     home: ctx.home,
     unlock,
     mounts: mountFlags(ctx),
+    replication,
   })
   return 0
 }

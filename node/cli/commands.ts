@@ -9,16 +9,19 @@ import { INIT_FLAGS, KEY_COMMANDS, runInit } from './cmd-key.js'
 import { MOUNT_COMMANDS, MOUNT_FLAG } from './cmd-mount.js'
 import { runDown, runStatus, runUp } from './cmd-node.js'
 import { runDf, runGc, runVerify } from './cmd-store.js'
+import { SYNC_COMMANDS } from './cmd-sync-commands.js'
 import { runConflicts, runLog, runResolve, runTreeCreate, runTreeList } from './cmd-trees.js'
 import type { Ctx } from './context.js'
 import { runGet } from './get.js'
 import { runPut } from './put.js'
+import { UP_REPLICATION_FLAGS } from './up-flags.js'
 
-export type Group = 'node' | 'trees' | 'files' | 'history' | 'store'
+export type Group = 'node' | 'trees' | 'sharing' | 'files' | 'history' | 'store'
 
 export const GROUPS: { id: Group; title: string }[] = [
   { id: 'node', title: 'Node' },
   { id: 'trees', title: 'Trees' },
+  { id: 'sharing', title: 'Sharing and sync' },
   { id: 'files', title: 'Files (paths are TREE:/path)' },
   { id: 'history', title: 'History and conflicts' },
   { id: 'store', title: 'Store' },
@@ -64,18 +67,27 @@ export const COMMANDS: Command[] = [
     name: 'status',
     group: 'node',
     summary: 'node id, data dir, whether a node is running, trees',
-    usage: 'status',
+    usage: 'status [--watch]',
     args: [],
-    flags: [],
-    description: 'Shows the node of the data dir, whether `bt up` serves it (pid, socket), and its trees.',
-    examples: ['bt status', 'bt status --json'],
+    flags: [
+      {
+        name: 'watch',
+        short: 'w',
+        help: 'redraw every second (plain lines when not a terminal); Ctrl-C stops',
+      },
+    ],
+    description:
+      'Shows the node of the data dir, whether `bt up` serves it (pid, socket), and its trees; per tree\n' +
+      'the sync state: peers with it open, synced/syncing/offline (stopped: no node running), chunks\n' +
+      'wanted and received, bytes per second in and out.',
+    examples: ['bt status', 'bt status --json', 'bt status --watch'],
     run: runStatus,
   },
   {
     name: 'up',
     group: 'node',
     summary: 'run the node (foreground; --detach: in the background)',
-    usage: 'up [--detach]',
+    usage: 'up [--detach] [--bootstrap HOST:PORT]... [--cache-size SIZE] [--transport LIST]',
     args: [],
     flags: [
       { name: 'detach', short: 'd', help: 'start in the background, return once it serves, print its pid' },
@@ -84,12 +96,15 @@ export const COMMANDS: Command[] = [
         help: 'read the key passphrase from stdin (--detach hands it to the node this way)',
       },
       MOUNT_FLAG,
+      ...UP_REPLICATION_FLAGS,
     ],
     description:
       'Runs the node: while it runs, every other bt command goes through its local API (a Unix socket in\n' +
       'the data dir). In the foreground it logs to stderr and stops on Ctrl-C / SIGTERM after finishing\n' +
-      'in-flight writes. With --detach it logs to <home>/node.log. One node per data dir.',
-    examples: ['bt up --detach', 'bt up'],
+      'in-flight writes. With --detach it logs to <home>/node.log. One node per data dir.\n' +
+      'It replicates every tree with the other members (iroh and Hyperswarm). BT_NETWORK=loopback keeps\n' +
+      'it on 127.0.0.1 with no relays and no public DHT. Settings may also live in <home>/config.json.',
+    examples: ['bt up --detach', 'bt up', 'bt up --detach --bootstrap 127.0.0.1:49737 --cache-size 2G'],
     run: runUp,
   },
   {
@@ -127,6 +142,7 @@ export const COMMANDS: Command[] = [
     examples: ['bt tree list', 'bt tree list --json'],
     run: runTreeList,
   },
+  ...SYNC_COMMANDS,
   {
     name: 'put',
     group: 'files',

@@ -17,6 +17,15 @@ import type {
   VerifyResult,
 } from '../api-types.js'
 import { NodeError } from '../node-error.js'
+import type {
+  InviteOptions,
+  InviteResult,
+  JoinOptions,
+  MemberInfo,
+  PeerReport,
+  PinInfo,
+  SyncStatusReport,
+} from '../sync-api.js'
 import type { Attr, DirEntry, WriteFileOptions } from '../volume-types.js'
 import { ClientConnection, type ServerHello } from './connection.js'
 import type { Method } from './methods.js'
@@ -134,6 +143,34 @@ export class RemoteApi implements NodeApi {
   }
   gc(): Promise<GcResult> {
     return this.call('gc', []) as Promise<GcResult>
+  }
+
+  invite(tree: string, opts?: InviteOptions): Promise<InviteResult> {
+    return this.call('invite', [tree, opts]) as Promise<InviteResult>
+  }
+  join(ticket: string, opts?: JoinOptions): Promise<TreeInfo> {
+    return this.call('join', [ticket, opts]) as Promise<TreeInfo>
+  }
+  members(tree: string): Promise<MemberInfo[]> {
+    return this.call('members', [tree]) as Promise<MemberInfo[]>
+  }
+  async removeMember(tree: string, node: string): Promise<void> {
+    await this.call('removeMember', [tree, node])
+  }
+  peers(): Promise<PeerReport[]> {
+    return this.call('peers', []) as Promise<PeerReport[]>
+  }
+  syncStatus(): Promise<SyncStatusReport> {
+    return this.call('syncStatus', []) as Promise<SyncStatusReport>
+  }
+  pin(tree: string, path: string): Promise<boolean> {
+    return this.call('pin', [tree, path]) as Promise<boolean>
+  }
+  unpin(tree: string, path: string): Promise<boolean> {
+    return this.call('unpin', [tree, path]) as Promise<boolean>
+  }
+  pins(tree: string): Promise<PinInfo[]> {
+    return this.call('pins', [tree]) as Promise<PinInfo[]>
   }
 
   mount(tree: string, dir: string): Promise<MountInfo> {

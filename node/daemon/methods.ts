@@ -22,6 +22,8 @@ const RM: OptionShape = { recursive: 'boolean' }
 const WRITE: OptionShape = { mode: 'number', mtime: 'number', exclusive: 'boolean' }
 const READ: OptionShape = { at: 'string', start: 'number', end: 'number' }
 const UNMOUNT: OptionShape = { lazy: 'boolean' }
+const INVITE: OptionShape = { role: 'string', expiresInMs: 'number' }
+const JOIN: OptionShape = { name: 'string', timeoutMs: 'number' }
 
 /** Every method a client may call (the NodeApi minus `close`, plus `shutdown`). */
 export const METHODS = {
@@ -43,6 +45,15 @@ export const METHODS = {
   df: { params: [] },
   verify: { params: [] },
   gc: { params: [] },
+  invite: { params: ['string', INVITE] },
+  join: { params: ['string', JOIN] },
+  members: { params: ['string'] },
+  removeMember: { params: ['string', 'string'] },
+  peers: { params: [] },
+  syncStatus: { params: [] },
+  pin: { params: ['string', 'string'] },
+  unpin: { params: ['string', 'string'] },
+  pins: { params: ['string'] },
   mount: { params: ['string', 'string'] },
   unmount: { params: ['string', UNMOUNT] },
   /** Stop the daemon (graceful); answered before the stop begins. */

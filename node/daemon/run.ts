@@ -9,10 +9,12 @@ import { systemRuntime } from '../../sync/runtime.js'
 import type { UnprotectOptions } from '../../tpm/types.js'
 import { type LocalNode, openLocalNode } from '../local-node.js'
 import { NodeError } from '../node-error.js'
-import { startMounts } from './daemon-mounts.js'
+import { type Replication, startReplication } from '../replication.js'
+import { mergeConfig, type ReplicationConfig, readConfigFile } from '../replication-config.js'
 import { BT_VERSION } from '../version.js'
 import { alreadyRunning, daemonInfo } from './control.js'
 import { ensurePrivateDir, removeDaemonFiles, socketPathFor, writeDaemonFile } from './daemon-file.js'
+import { startMounts } from './daemon-mounts.js'
 import { ApiServer } from './server.js'
 
 export interface RunDaemonOptions {
@@ -32,6 +34,10 @@ export interface RunDaemonOptions {
   stop?: AbortSignal
   /** Trees to serve through FUSE (`bt up --mount TREE=DIR`); if one cannot be mounted, the node does not start. */
   mounts?: { tree: string; dir: string }[]
+  /** Replication settings from `bt up` flags (merged over `<home>/config.json` and BT_NETWORK). */
+  replication?: ReplicationConfig
+  /** Run no replication at all (tests of the local API alone). */
+  noReplication?: boolean
 }
 
 /** Run the daemon until it is asked to stop; resolves once it has stopped cleanly. */
@@ -106,6 +112,22 @@ export async function runDaemon(o: RunDaemonOptions): Promise<void> {
   }
   node.setDaemon(info)
 
+  let replication: Replication | undefined
+  if (!o.noReplication) {
+    try {
+      const config = mergeConfig(o.replication ?? {}, readConfigFile(o.home), process.env)
+      replication = await startReplication({ node, config, runtime: systemRuntime(), log })
+      node.sync.setReplicator(replication)
+    } catch (e) {
+      log(`replication cannot start: ${(e as Error).stack ?? String(e)}`)
+      await server.close(0)
+      removeDaemonFiles(o.home, socket)
+      await replication?.close()
+      await node.close()
+      throw e
+    }
+  }
+
   let signalled = 0
   const onSignal = (sig: NodeJS.Signals) => {
     signalled++
@@ -142,6 +164,8 @@ export async function runDaemon(o: RunDaemonOptions): Promise<void> {
   if (signalled === 0) signalled = 1 // a signal after a shutdown request means "now"
   try {
     await server.close(graceMs)
+    node.sync.setReplicator(undefined)
+    await replication?.close().catch((e) => log(`error while stopping replication: ${(e as Error).message}`))
     node.setDaemon(undefined)
     // Before the lock is released: a new daemon may start the moment it is.
     removeDaemonFiles(o.home, socket)

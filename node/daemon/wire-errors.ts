@@ -25,6 +25,12 @@ const NODE_CODES = new Set<string>([
   'ENOTSUP',
   'ECLOSED',
   'EMOUNT',
+  'EPERM',
+  'ENOTMEMBER',
+  'ETICKET',
+  'EINVITE',
+  'EUNREACHABLE',
+  'ENOTRUNNING',
 ])
 
 /** The wire form of an error thrown by the node. */

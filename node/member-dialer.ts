@@ -1,0 +1,114 @@
+/**
+ * Keeps a daemon connected to the members of its trees: every round it dials
+ * each member it has no connection with, over every transport that has a
+ * hint for it (iroh: `iroh:HOST:PORT` addresses from tickets, peer exchange
+ * and the persisted address book; Hyperswarm: the node id itself), and hands
+ * each new connection to the engine. A member that cannot be reached is
+ * retried with exponential backoff (1 s doubling to 60 s, with jitter from
+ * the runtime), reset when it connects, so a restarted peer or a network
+ * change is repaired by itself.
+ */
+import type { Runtime } from '../sync/runtime.js'
+import type { Connection, PeerAddress, Transport } from '../sync/transport/types.js'
+
+const ROUND_MS = 1000
+const MIN_BACKOFF_MS = 1000
+const MAX_BACKOFF_MS = 60_000
+
+export interface MemberDialerOptions {
+  nodeId: string
+  runtime: Runtime
+  transports: () => Transport[]
+  /** Members of every replicated tree (other than this node), deduplicated. */
+  wanted: () => Iterable<string>
+  /** Nodes with a live connection now. */
+  connected: () => Set<string>
+  /** Known dial hints of a node. */
+  addresses: (node: string) => string[]
+  attach: (conn: Connection) => void
+  log: (line: string) => void
+}
+
+interface Backoff {
+  next: number
+  delay: number
+}
+
+export class MemberDialer {
+  private timer: { cancel(): void } | undefined
+  private readonly inflight = new Set<string>()
+  private readonly backoff = new Map<string, Backoff>()
+  private closed = false
+
+  constructor(private readonly o: MemberDialerOptions) {}
+
+  start(): void {
+    this.schedule(0)
+  }
+
+  /** Dial now (e.g. after a tree was added or a peer learned), without waiting for the round. */
+  poke(): void {
+    if (this.closed) return
+    this.timer?.cancel()
+    this.schedule(0)
+  }
+
+  close(): void {
+    this.closed = true
+    this.timer?.cancel()
+  }
+
+  private schedule(ms: number): void {
+    if (this.closed) return
+    this.timer = this.o.runtime.timers.setTimeout(() => {
+      this.round()
+      this.schedule(ROUND_MS)
+    }, ms)
+  }
+
+  private round(): void {
+    const now = this.o.runtime.clock.now()
+    const connected = this.o.connected()
+    for (const node of this.o.wanted()) {
+      if (node === this.o.nodeId || this.inflight.has(node)) continue
+      if (connected.has(node)) {
+        this.backoff.delete(node)
+        continue
+      }
+      const b = this.backoff.get(node)
+      if (b && now < b.next) continue
+      void this.dial(node)
+    }
+  }
+
+  private async dial(node: string): Promise<void> {
+    this.inflight.add(node)
+    const peer: PeerAddress = { node, addrs: this.o.addresses(node) }
+    const candidates = this.o
+      .transports()
+      .filter((t) => t.kind !== 'iroh' || peer.addrs.some((a) => a.startsWith('iroh:')))
+    try {
+      if (candidates.length === 0) throw new Error('no address known')
+      const conn = await Promise.any(candidates.map((t) => t.dial(peer)))
+      if (this.closed) {
+        conn.close('node shutting down')
+        return
+      }
+      this.backoff.delete(node)
+      this.o.attach(conn)
+    } catch (e) {
+      const prev = this.backoff.get(node)?.delay ?? 0
+      const delay = Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, prev * 2))
+      const jitter = (this.o.runtime.random.bytes(1)[0]! / 255) * 0.25 * delay
+      this.backoff.set(node, { next: this.o.runtime.clock.now() + delay + jitter, delay })
+      if (!prev) this.o.log(`cannot reach ${node.slice(0, 8)} yet (${reason(e)}); retrying with backoff`)
+    } finally {
+      this.inflight.delete(node)
+    }
+  }
+}
+
+function reason(e: unknown): string {
+  if (e instanceof AggregateError) return e.errors.map(reason).join('; ')
+  return (e instanceof Error ? e.message : String(e)).split('\n', 1)[0]!
+}

@@ -1,0 +1,353 @@
+/**
+ * Replication in a running daemon: the composition of the transports (iroh,
+ * Hyperswarm), the member dialer and the sync engine, over the trees of a
+ * `LocalNode`. It implements the node core's `Replicator` (node-sync.ts):
+ * joining with a ticket, adding trees, peers, status and demand fetches.
+ *
+ * - Identity: the node's Ed25519 seed is the iroh secret key and seeds the
+ *   Hyperswarm key pair, so a peer has one id on both transports.
+ * - BT_NETWORK=loopback: iroh binds 127.0.0.1 / ::1 with no relays or
+ *   discovery; Hyperswarm uses only the bootstrap nodes given (none: no DHT).
+ * - iroh reuses the port of the previous run when it is free, so tickets
+ *   issued before a restart still reach this node.
+ */
+import type { ChunkId } from '../store/types.js'
+import type { AutomergePathTree } from '../sync/path-tree.js'
+import { createSyncEngine } from '../sync/replica/engine.js'
+import type { JoinResult, PeerInfo, ReplicaTree, SyncEngine, TreeSyncStatus } from '../sync/replica/types.js'
+import type { Runtime } from '../sync/runtime.js'
+import type { NetworkMode } from '../sync/transport/network.js'
+import type { Connection, Transport } from '../sync/transport/types.js'
+import { ProtocolError } from '../sync/wire/messages.js'
+import type { Ticket } from '../sync/wire/ticket.js'
+import type { LocalNode } from './local-node.js'
+import { MemberDialer } from './member-dialer.js'
+import { NodeError } from './node-error.js'
+import { loadTickets, type Replicator } from './node-sync.js'
+import type { ReplicationConfig, TransportName } from './replication-config.js'
+
+export interface ReplicationOptions {
+  node: LocalNode
+  config: ReplicationConfig & { network: NetworkMode }
+  runtime: Runtime
+  log: (line: string) => void
+}
+
+/** Start replication for every tree of `node` (transports that fail to start are logged and skipped). */
+export async function startReplication(o: ReplicationOptions): Promise<Replication> {
+  await loadTickets() // the engine redeems joins synchronously with it
+  const r = new Replication(o)
+  await r.start()
+  return r
+}
+
+export class Replication implements Replicator {
+  private readonly engine: SyncEngine
+  private readonly transports: Transport[] = []
+  private readonly dialer: MemberDialer
+  private readonly trees = new Map<string, { name: string; members: () => string[] }>()
+  private readonly topics = new Map<string, Uint8Array>()
+  private closed = false
+
+  constructor(private readonly o: ReplicationOptions) {
+    const sync = o.node.sync
+    this.engine = createSyncEngine({
+      nodeId: o.node.nodeId,
+      runtime: o.runtime,
+      invites: {
+        redeem: (tree, invite, proof, joiner) => {
+          const role = sync.redeem(tree, invite, proof, joiner)
+          o.log(
+            role
+              ? `invite ${invite.slice(0, 8)} redeemed by ${joiner} as ${role} (tree ${tree})`
+              : `refused join of ${joiner.slice(0, 8)} with invite ${invite.slice(0, 8)} (unknown, used, expired or not proven)`,
+          )
+          return role
+        },
+      },
+      knownPeers: (tree) => this.knownPeers(tree),
+      agent: `bt/${o.node.nodeId.slice(0, 8)}`,
+      log: (line) => o.log(`sync: ${line}`),
+    })
+    this.engine.onEvent((e) => {
+      const now = o.runtime.clock.now()
+      if (e.type === 'addresses')
+        for (const p of e.peers) sync.peerStore.record(p.node, p.addrs, 'exchange', now)
+      else if (e.type === 'rejected') o.log(`refused ${e.node.slice(0, 8)}: ${e.code} ${e.reason}`)
+      else if (e.type === 'peer-open')
+        o.log(`peer ${e.node.slice(0, 8)} opened ${this.nameOf(e.tree)} over ${e.transport}`)
+    })
+    this.dialer = new MemberDialer({
+      nodeId: o.node.nodeId,
+      runtime: o.runtime,
+      transports: () => this.transports,
+      wanted: () => this.wantedPeers(),
+      connected: () => new Set(this.engine.peers().map((p) => p.node)),
+      addresses: (node) => this.addressesOf(node),
+      attach: (conn) => this.attach(conn),
+      log: o.log,
+    })
+  }
+
+  async start(): Promise<void> {
+    const want = new Set<TransportName>(this.o.config.transports ?? ['iroh', 'hyperswarm'])
+    if (want.has('iroh')) await this.startIroh()
+    if (want.has('hyperswarm')) await this.startHyperswarm()
+    const addrs = this.addresses()
+    this.o.node.sync.peerStore.setOwnAddresses(addrs)
+    this.o.log(
+      `replication: ${this.transports.map((t) => t.kind).join(' + ') || 'no transport'} (network ${this.o.config.network}); listening on ${addrs.join(' ') || '(nothing)'}`,
+    )
+    for (const t of await this.o.node.treeList()) await this.addTree(t.name)
+    this.dialer.start()
+  }
+
+  addresses(): string[] {
+    return this.transports.flatMap((t) => t.addresses())
+  }
+
+  async addTree(name: string): Promise<void> {
+    if (this.closed) return
+    const node = this.o.node
+    const sync = node.sync
+    const rec = node.registryRecord(name)
+    if (this.trees.has(rec.id)) return
+    const volume = await node.volume(name)
+    const membership = sync.membership(rec)
+    const replica: ReplicaTree = {
+      id: rec.id,
+      name: rec.name,
+      key: rec.key,
+      tree: volume.tree as AutomergePathTree,
+      store: volume.store,
+      membership,
+      fetchPolicy: () => sync.fetchPolicy(sync.roleOf(rec)),
+      pinned: () => sync.pinned(rec, volume),
+    }
+    this.engine.addTree(replica)
+    this.trees.set(rec.id, {
+      name: rec.name,
+      members: () => membership.members().map((m) => m.node),
+    })
+    membership.onChange(() => this.dropRevoked(rec.id))
+    for (const t of this.transports) {
+      if (!t.join) continue
+      const topic = await this.topicOf(rec.id)
+      t.join(topic).catch((e) => this.o.log(`hyperswarm: cannot announce ${name}: ${(e as Error).message}`))
+    }
+    this.dialer.poke()
+  }
+
+  async join(ticket: Ticket, timeoutMs: number): Promise<JoinResult> {
+    const conn = await this.reach(ticket, timeoutMs)
+    try {
+      return await this.engine.join(conn, { tree: ticket.tree, invite: ticket.invite, secret: ticket.secret })
+    } catch (e) {
+      conn.close('join failed')
+      if (e instanceof ProtocolError && (e.code === 'EINVITE' || e.code === 'ENOTREE'))
+        throw new NodeError(
+          'EINVITE',
+          undefined,
+          e.code === 'ENOTREE'
+            ? 'the inviter does not replicate that tree any more'
+            : 'the inviter refused the invitation (already used, expired, revoked or unknown)',
+        )
+      throw new NodeError('EUNREACHABLE', undefined, `the join did not complete: ${(e as Error).message}`)
+    }
+  }
+
+  peers(): PeerInfo[] {
+    return this.engine.peers()
+  }
+
+  status(tree: string): TreeSyncStatus | undefined {
+    if (!this.trees.has(tree)) return undefined
+    return this.engine.status(tree)
+  }
+
+  fetchChunk(tree: string, id: ChunkId): Promise<Uint8Array | undefined> {
+    return this.engine.fetchChunk(tree, id)
+  }
+
+  pinsChanged(_tree: string): void {
+    // The engine re-reads pinned() on its next fetch pass; reconnecting peers is not needed.
+    this.dialer.poke()
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.dialer.close()
+    await this.engine.close()
+    await Promise.allSettled(this.transports.map((t) => t.close()))
+  }
+
+  // ---- internals ----
+
+  private attach(conn: Connection): void {
+    if (this.closed) {
+      conn.close('node shutting down')
+      return
+    }
+    this.engine.attach(conn)
+  }
+
+  /** Dial the inviter of a ticket over every transport at once; the first connection wins. */
+  private async reach(ticket: Ticket, timeoutMs: number): Promise<Connection> {
+    const peer = { node: ticket.inviter, addrs: ticket.addrs }
+    const usable = this.transports.filter(
+      (t) => t.kind !== 'iroh' || peer.addrs.some((a) => a.startsWith('iroh:')),
+    )
+    if (usable.length === 0)
+      throw new NodeError(
+        'EUNREACHABLE',
+        undefined,
+        'the ticket has no address this node can dial (no common transport)',
+      )
+    let timer: { cancel(): void } | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.o.runtime.timers.setTimeout(
+        () =>
+          reject(
+            new NodeError(
+              'EUNREACHABLE',
+              undefined,
+              `the inviter did not answer within ${Math.round(timeoutMs / 1000)} s (is its node up? bt up)`,
+            ),
+          ),
+        timeoutMs,
+      )
+    })
+    const dials = usable.map((t) => t.dial(peer))
+    try {
+      const conn = await Promise.race([Promise.any(dials), timeout])
+      // Close the connections that lost the race.
+      for (const d of dials)
+        d.then(
+          (c) => c !== conn && c.close('duplicate'),
+          () => {},
+        )
+      return conn
+    } catch (e) {
+      for (const d of dials)
+        d.then(
+          (c) => c.close('join timed out'),
+          () => {},
+        )
+      if (e instanceof NodeError) throw e
+      const why =
+        e instanceof AggregateError
+          ? e.errors.map((x) => (x as Error).message).join('; ')
+          : (e as Error).message
+      throw new NodeError('EUNREACHABLE', undefined, `cannot reach the inviter: ${why}`)
+    } finally {
+      timer?.cancel()
+    }
+  }
+
+  private wantedPeers(): Set<string> {
+    const out = new Set<string>()
+    for (const t of this.trees.values()) for (const n of t.members()) if (n !== this.o.node.nodeId) out.add(n)
+    return out
+  }
+
+  private addressesOf(node: string): string[] {
+    return (
+      this.o.node.sync.peerStore.load(this.o.runtime.clock.now()).find((p) => p.node === node)?.addrs ?? []
+    )
+  }
+
+  private knownPeers(tree: string) {
+    const members = new Set(this.trees.get(tree)?.members() ?? [])
+    return this.o.node.sync.peerStore
+      .load(this.o.runtime.clock.now())
+      .filter((p) => members.has(p.node) && p.node !== this.o.node.nodeId)
+  }
+
+  /** Revocation: close connections of nodes that are no longer members of any tree we share with them. */
+  private dropRevoked(tree: string): void {
+    const wanted = this.wantedPeers()
+    for (const p of this.engine.peers())
+      if (!wanted.has(p.node) && p.trees.every((t) => t.tree === tree))
+        this.engine.disconnect(p.node, `removed from tree ${tree}`)
+  }
+
+  private nameOf(tree: string): string {
+    return this.trees.get(tree)?.name ?? tree
+  }
+
+  private async topicOf(tree: string): Promise<Uint8Array> {
+    const known = this.topics.get(tree)
+    if (known) return known
+    const { treeTopic } = await import('../sync/transport/hyperswarm.js')
+    const t: Uint8Array = treeTopic(tree)
+    this.topics.set(tree, t)
+    return t
+  }
+
+  private async startIroh(): Promise<void> {
+    const { openIrohTransport } = await import('../sync/transport/iroh.js')
+    const store = this.o.node.sync.peerStore
+    const explicit = this.o.config.irohPort
+    const last = store.port('iroh')
+    const open = (port: number) =>
+      openIrohTransport({
+        seed: this.o.node.sync.seed,
+        timers: this.o.runtime.timers,
+        network: this.o.config.network,
+        port,
+        log: (l) => this.o.log(`iroh: ${l}`),
+      })
+    let t: Transport
+    try {
+      t = await open(explicit ?? last ?? 0)
+    } catch (e) {
+      if (explicit !== undefined || last === undefined) {
+        this.o.log(`iroh: cannot start: ${(e as Error).message}`)
+        return
+      }
+      this.o.log(
+        `iroh: port ${last} of the last run is taken (${(e as Error).message}); using another: tickets issued before name the old one`,
+      )
+      try {
+        t = await open(0)
+      } catch (e2) {
+        this.o.log(`iroh: cannot start: ${(e2 as Error).message}`)
+        return
+      }
+    }
+    const port = portOf(t.addresses())
+    if (port) store.setPort('iroh', port)
+    this.adopt(t)
+  }
+
+  private async startHyperswarm(): Promise<void> {
+    try {
+      const { openHyperswarmTransport } = await import('../sync/transport/hyperswarm.js')
+      const t = await openHyperswarmTransport({
+        seed: this.o.node.sync.seed,
+        timers: this.o.runtime.timers,
+        network: this.o.config.network,
+        ...(this.o.config.bootstrap ? { bootstrap: this.o.config.bootstrap } : {}),
+        log: (l: string) => this.o.log(`hyperswarm: ${l}`),
+      })
+      this.adopt(t)
+    } catch (e) {
+      this.o.log(`hyperswarm: cannot start: ${(e as Error).message}`)
+    }
+  }
+
+  private adopt(t: Transport): void {
+    t.onConnection((conn) => this.attach(conn))
+    this.transports.push(t)
+  }
+}
+
+/** The port of the first `iroh:HOST:PORT` address. */
+function portOf(addrs: string[]): number | undefined {
+  for (const a of addrs) {
+    const m = /^iroh:.*:(\d{1,5})$/.exec(a)
+    if (m) return Number(m[1])
+  }
+  return undefined
+}

@@ -9,6 +9,7 @@
 import { constants } from 'node:fs'
 import { openMemoryVolume } from '../../../node/open-tree.js'
 import type { TreeVolume } from '../../../node/volume.js'
+import type { ContentStore } from '../../../store/types.js'
 import type { AutomergePathTree } from '../../../sync/path-tree.js'
 import { createSyncEngine, type Engine } from '../../../sync/replica/engine.js'
 import type { Membership, ReplicaTree } from '../../../sync/replica/types.js'
@@ -115,6 +116,7 @@ export interface TestNode {
   engine: Engine
   volume: TreeVolume
   tree: AutomergePathTree
+  store: ContentStore
   membership: TestMembership
   replica: ReplicaTree
   policy: 'all' | 'demand'
@@ -154,6 +156,7 @@ export async function makeNode(rt: ManualRuntime, name: string, opts: NodeOption
     engine,
     volume,
     tree: volume.tree as AutomergePathTree,
+    store: volume.store,
     membership,
     policy: opts.policy ?? 'all',
     logs,

@@ -49,6 +49,12 @@ export interface MemoryVolumeOptions extends VolumeIdentity {
   capacity?: number
   /** Chunk backend to use (default: a fresh MemoryChunkBackend). */
   backend?: ChunkBackend
+  /**
+   * The open in-memory database to hold the volume (default: a fresh one). The
+   * simulator passes its own, opened from the image it serialized at a crash;
+   * the volume closes it.
+   */
+  database?: Database.Database
 }
 
 /** Database file of a volume inside its data directory. */
@@ -80,7 +86,7 @@ export async function openDiskVolume(o: DiskVolumeOptions): Promise<TreeVolume> 
 
 /** A volume held entirely in memory (the simulator's and fast tests' variant). */
 export async function openMemoryVolume(o: MemoryVolumeOptions): Promise<TreeVolume> {
-  const db = new Database(':memory:')
+  const db = o.database ?? new Database(':memory:')
   try {
     const capacity = o.capacity ?? 2 ** 40
     const backend = o.backend ?? new MemoryChunkBackend()

@@ -159,6 +159,19 @@ export class MemoryChunkBackend implements ChunkBackend {
     this.closed = true
   }
 
+  /** A deep copy of every chunk and record (the simulator keeps one as a crashed node's disk). */
+  clone(): MemoryChunkBackend {
+    this.check()
+    if (this.undo) throw new StoreError('EIO', 'cannot clone inside a transaction')
+    const c = new MemoryChunkBackend()
+    for (const [id, data] of this.chunks) c.chunks.set(id, data.slice())
+    for (const [id, n] of this.refs) c.refs.set(id, n)
+    for (const [id, kids] of this.nodes) c.nodes.set(id, [...kids])
+    for (const [id, r] of this.roots) c.roots.set(id, { ...r })
+    c.storedBytes = this.storedBytes
+    return c
+  }
+
   private rooted(id: ChunkId): boolean {
     return (this.roots.get(id)?.refs ?? 0) > 0
   }

@@ -57,6 +57,11 @@ describe('access control', () => {
       assert.ok(!('/after-revoke.txt' in (await snapshot(w, 'docs'))), 'the revoked member got a new change')
       for (const n of [a, r])
         assert.ok(!('/from-revoked.txt' in (await snapshot(n, 'docs'))), `${n.name} accepted a revoked write`)
+      // Its attempts to come back are refused, and a says so in its log.
+      assert.ok(
+        a.grep(new RegExp(`refused ${w.nodeId.slice(0, 8)}: (ENOTMEMBER|EFORBIDDEN)`)).length > 0,
+        'no refusal logged',
+      )
 
       // An outsider with a ticket that was already redeemed: refused, nothing added anywhere.
       const membersBefore = await treeMembers(a, 'docs')
@@ -65,6 +70,10 @@ describe('access control', () => {
       assert.match(j.stderr, /invit|used|expired/i)
       assert.deepEqual((await x.json<unknown[]>(['tree', 'list'])).length, 0)
       assert.deepEqual(await treeMembers(a, 'docs'), membersBefore)
+      assert.ok(
+        a.grep(new RegExp(`refused ${x.nodeId.slice(0, 8)}: EINVITE`)).length > 0,
+        'no refusal logged',
+      )
       // An unused ticket still works afterwards (the failed attempt did not break the inviter).
       const fresh = await invite(a, 'docs', 'reader')
       await x.ok(['join', fresh], { timeoutMs: 90_000 })

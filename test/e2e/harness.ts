@@ -76,8 +76,13 @@ export function runBt(
       clearTimeout(timer)
       reject(e)
     })
+    const t0 = Date.now()
     p.on('close', (status, signal) => {
       clearTimeout(timer)
+      if (process.env.BT_E2E_TRACE)
+        process.stderr.write(
+          `[e2e ${new Date().toISOString()}] ${Date.now() - t0} ms: bt ${args.join(' ').slice(0, 160)}\n`,
+        )
       resolve({ status, signal, stdout, stderr })
     })
     p.stdin.on('error', () => {}) // a command that exits before reading its input

@@ -135,11 +135,11 @@ export function encodeMessage(m: Message): Uint8Array {
     case 'shards':
       w.uint(m.channel)
       w.count(m.shards.length, LIMITS.shards, 'shards')
-      for (const s of m.shards) w.uint(s)
+      for (const s of m.shards) w.shard(s)
       break
     case 'sync':
       w.uint(m.channel)
-      w.uint(m.shard)
+      w.shard(m.shard)
       if (m.data.length < 1) fail('sync: empty data')
       w.bytes(m.data, LIMITS.sync, 'sync data')
       break
@@ -207,6 +207,10 @@ class Writer {
       x = Math.floor(x / 128)
     }
     this.buf[this.pos++] = x
+  }
+  shard(v: number): void {
+    if (!(v <= LIMITS.maxShard)) fail(`shard ${v} exceeds ${LIMITS.maxShard}`)
+    this.uint(v)
   }
   count(n: number, max: number, what: string): void {
     if (n > max) fail(`${n} ${what} exceed the limit of ${max}`)
@@ -327,13 +331,13 @@ function decode(frame: Uint8Array): Message {
       // Each shard takes at least one byte.
       const n = r.count(LIMITS.shards, 1, 'shards')
       const shards = new Array<number>(n)
-      for (let i = 0; i < n; i++) shards[i] = r.uint('shard')
+      for (let i = 0; i < n; i++) shards[i] = r.shard()
       m = { type, channel, shards }
       break
     }
     case 'sync': {
       const channel = r.uint('channel')
-      const shard = r.uint('shard')
+      const shard = r.shard()
       const data = r.bytes(LIMITS.sync, 'sync data')
       if (data.length === 0) r.bad('empty sync data')
       m = { type, channel, shard, data }
@@ -423,6 +427,11 @@ class Reader {
       mul *= 128
     }
     return this.bad(`varint ${what} longer than 5 bytes`)
+  }
+  shard(): number {
+    const v = this.uint('shard')
+    if (v > LIMITS.maxShard) this.bad(`shard ${v} exceeds ${LIMITS.maxShard}`)
+    return v
   }
   /** A count of items each taking at least `minItem` bytes, checked before allocating. */
   count(max: number, minItem: number, what: string): number {

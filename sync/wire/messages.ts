@@ -25,6 +25,8 @@ export const LIMITS = {
   sync: 7 * 1024 * 1024,
   /** Shard ids in one shard summary. */
   shards: 100_000,
+  /** Highest shard number (inode ids carry their shard in at most 6 digits, sync/names.ts). */
+  maxShard: 999_999,
   /** Signed membership entries in one message. */
   members: 4096,
   /** Peer addresses in one peer-exchange message. */

@@ -148,6 +148,13 @@ describe('wire codec', () => {
     malformed(bytes(TYPE_CODES.hello, 0, 0, 0), /bad version range/)
     malformed(bytes(TYPE_CODES.error, 1, 2, 0xc3, 0x28), /not valid UTF-8/)
     malformed(bytes(TYPE_CODES.sync, 0, 0, 0), /empty sync data/)
+    malformed(bytes(TYPE_CODES.sync, 0, [0xc0, 0x84, 0x3d], 1, 1), /shard 1000000 exceeds 999999/)
+    malformed(bytes(TYPE_CODES.shards, 0, 2, 0, [0xc0, 0x84, 0x3d]), /shard 1000000 exceeds/)
+    assert.throws(
+      () => encodeMessage({ type: 'sync', channel: 0, shard: 1_000_000, data: Uint8Array.of(1) }),
+      RangeError,
+    )
+    assert.throws(() => encodeMessage({ type: 'shards', channel: 0, shards: [1, 2 ** 32] }), RangeError)
     malformed(
       bytes(TYPE_CODES.join, 0, Buffer.from(TREE, 'hex'), 4, [1, 2, 3, 4], new Uint8Array(32)),
       /invite of 4 bytes/,

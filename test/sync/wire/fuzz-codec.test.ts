@@ -46,7 +46,7 @@ test(`fuzz: ${FRAMES} mutated frames into decodeMessage`, () => {
   }
   const growth = peakHeap - heapStart
   console.log(
-    `# ${FRAMES} frames: ${rejected} rejected, ${decoded} still valid; ${reasons.size} distinct reasons; heap +${(growth / 2 ** 20).toFixed(1)} MiB`,
+    `${FRAMES} frames: ${rejected} rejected, ${decoded} still valid; ${reasons.size} distinct reasons; heap +${(growth / 2 ** 20).toFixed(1)} MiB`,
   )
   assert.equal(rejected + decoded, FRAMES)
   // The mutations must actually reach the checks, not just the type byte.

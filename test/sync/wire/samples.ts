@@ -31,7 +31,7 @@ export function sampleMessages(): Message[] {
     { type: 'refuse', channel: 2, code: 'ENOTMEMBER', reason: 'not a member of this tree' },
     { type: 'members', channel: 2, entries: [filled(200, 5)] },
     { type: 'members', channel: 2, entries: [] },
-    { type: 'shards', channel: 3, shards: [0, 1, 127, 128, 16_384, 0xffffffff] },
+    { type: 'shards', channel: 3, shards: [0, 1, 127, 128, 16_384, 999_999] },
     { type: 'sync', channel: 3, shard: 12, data: filled(1000, 6) },
     { type: 'want', channel: 3, ids: [CHUNK, 'f'.repeat(64)] },
     { type: 'have', channel: 3, ids: [CHUNK] },

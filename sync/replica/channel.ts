@@ -25,6 +25,8 @@ export class Channel {
   myRole: Role | undefined
   /** Entries count of the membership last sent here (the log only grows). */
   membersSent = -1
+  /** The peer-exchange list last sent here (sent again only when it changes). */
+  peersSent = ''
   /** Shards the remote said it holds. */
   remoteShards = new Set<number>()
   /** Ids the remote asked for that we lacked: told with `have` once they arrive here. */

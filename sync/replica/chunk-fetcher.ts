@@ -65,6 +65,8 @@ export class ChunkFetcher {
   private timeoutTimer: { cancel(): void } | undefined
   private avgChunk = 256 * 1024
   private closed = false
+  /** Whether every visible version was scanned once (under 'all'). */
+  private scannedAll = false
   /** Chunk ids asked of peers so far (a resumed transfer asks only for what is missing). */
   idsAsked = 0
 
@@ -80,10 +82,14 @@ export class ChunkFetcher {
     return this.wants.size
   }
 
-  /** A channel of this tree went live: retry everything parked and rescan what should be local. */
+  /**
+   * A channel of this tree went live: retry everything parked. The first time
+   * (and under 'demand', for the pinned files each time) scan what should be
+   * local; after that, remote changes say what is new.
+   */
   channelOpened(): void {
     for (const w of this.wants.values()) w.tried.clear()
-    this.scanPolicy()
+    if (!this.scannedAll || this.entry.r.fetchPolicy() === 'demand') this.scanPolicy()
     this.pump()
   }
 
@@ -218,8 +224,10 @@ export class ChunkFetcher {
 
   private scanPolicy(): void {
     const r = this.entry.r
-    if (r.fetchPolicy() === 'all') this.scan(r.tree.liveContents().map((c) => c.ref))
-    else if (r.pinned) this.scan([...r.pinned()])
+    if (r.fetchPolicy() === 'all') {
+      this.scannedAll = true
+      this.scan(r.tree.liveContents().map((c) => c.ref))
+    } else if (r.pinned) this.scan([...r.pinned()])
   }
 
   /** Find the missing ids of files (one scan at a time, in call order) and queue them. */

@@ -376,6 +376,8 @@ export class Engine implements SyncEngine {
         return
       case 'peers':
         this.emit({ type: 'addresses', tree: e.id, peers: m.peers })
+        // What the node learned may be news for the tree's other peers (sent only when it changed).
+        this.sharePeersAll(e)
         return
       default:
         throw new ProtocolError('EORDER', `${m.type} on a channel`)
@@ -449,7 +451,29 @@ export class Engine implements SyncEngine {
     ch.state = 'live'
     this.emit({ type: 'peer-open', node: ch.remote, tree: ch.entry.id, transport: ch.link.conn.transport })
     startChannel(ch)
+    this.sharePeersAll(ch.entry)
     ch.entry.fetcher.channelOpened()
+  }
+
+  /**
+   * Peer exchange: the addresses we know of the tree's members, our own
+   * included (a node reached by inbound connections is otherwise never
+   * dialable by others), bounded by LIMITS; sent again only when changed.
+   */
+  private sharePeers(ch: Channel): void {
+    const known = this.opts.knownPeers?.(ch.entry.id) ?? []
+    const peers = known
+      .filter((p) => p.node !== ch.remote && p.addrs.length > 0)
+      .slice(0, LIMITS.peers)
+      .map((p) => ({ node: p.node, addrs: p.addrs.slice(0, LIMITS.addrs) }))
+    const sig = JSON.stringify(peers)
+    if (peers.length === 0 || sig === ch.peersSent) return
+    ch.peersSent = sig
+    ch.send({ type: 'peers', peers })
+  }
+
+  private sharePeersAll(e: TreeEntry): void {
+    for (const c of e.channels) if (c.state === 'live') this.sharePeers(c)
   }
 
   /** Close a channel from this side: `refuse` tells the remote. */
@@ -524,7 +548,10 @@ export class Engine implements SyncEngine {
           continue
         }
       }
-      if (ch.state === 'live') sendMembers(ch)
+      if (ch.state === 'live') {
+        sendMembers(ch)
+        this.sharePeers(ch)
+      }
     }
     for (const link of this.links) this.openTree(link, e)
   }
@@ -538,8 +565,12 @@ export class Engine implements SyncEngine {
         if (live.length > 0) {
           const r = this.runtime.random.bytes(4)
           const pick = ((r[0]! | (r[1]! << 8) | (r[2]! << 16) | (r[3]! << 24)) >>> 0) % live.length
-          antiEntropy(live[pick]!)
+          const ch = live[pick]!
+          antiEntropy(ch)
+          this.sharePeers(ch)
         }
+        // A member refused earlier (the peer did not know it yet) gets another try.
+        for (const link of this.links) this.openTree(link, e)
         e.fetcher.tick()
       })
       this.scheduleAntiEntropy(e)

@@ -55,7 +55,8 @@ export class SyncRefused extends Error {}
 
 /**
  * Apply a peer's sync message and answer it. Changes are taken only when
- * every author is currently a writer, admin or server here; a reader's
+ * every author is a writer, admin or server here (now, or earlier when the
+ * membership can tell: `everWriter`); a reader's
  * channel carries none at all (its sync states are read-only, so Automerge
  * tells a well-behaved reader not to offer any). Throws SyncRefused for a
  * refused message (nothing applied) and TreeError EINVAL for a malformed one.
@@ -71,7 +72,8 @@ export function onSync(ch: Channel, shard: number, data: Uint8Array): void {
   try {
     tree.receiveSyncMessage(shard, ch.syncState(shard), data, {
       allowAuthor: (node) => {
-        if (!readerPeer && canWrite(membership.roleOf(node))) return true
+        if (!readerPeer && (canWrite(membership.roleOf(node)) || membership.everWriter?.(node) === true))
+          return true
         refusedAuthor = node
         return false
       },

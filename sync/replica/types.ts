@@ -38,6 +38,13 @@ export interface Membership {
   merge(entries: Uint8Array[]): { added: number; rejected: number }
   /** Called after local or merged changes. Returns an unsubscribe function. */
   onChange(listener: () => void): () => void
+  /**
+   * Optional: whether `node` held a writing role (writer, admin, server) at
+   * any point of the log. The engine accepts changes by such authors too, so
+   * the history of a writer removed later still syncs to new replicas
+   * (PROTOCOL.md, Security notes). Without it only current roles count.
+   */
+  everWriter?(node: string): boolean
 }
 
 /** Redeems invitations on the inviting node (secrets never leave it). */

@@ -150,6 +150,26 @@ test('revocation closes the channel and the connection; the revoked node gets no
   assert.equal(b.tree.resolve('/after.txt'), undefined)
 })
 
+test("a removed writer's earlier changes still sync to a node that joins after the removal", async (t) => {
+  const roles: Record<string, Role> = { alice: 'admin', walt: 'writer', nina: 'writer' }
+  const { rt, nodes, close } = await swarm(['alice', 'walt', 'nina'], { roles })
+  t.after(close)
+  const [a, w, n] = nodes as [TestNode, TestNode, TestNode]
+  await w.volume.writeFile('/by-walt.txt', enc('written while a writer'))
+  connect(w, a)
+  await settle(rt, nodes)
+  assert.ok(a.tree.resolve('/by-walt.txt'))
+  a.membership.set(w.id, undefined)
+  await settle(rt, nodes)
+  assert.equal(a.engine.peers().length, 0, 'walt was cut off')
+  connect(n, a)
+  await settle(rt, nodes)
+  assert.equal(n.membership.roleOf(w.id), undefined)
+  assert.ok(n.tree.resolve('/by-walt.txt'), "walt's history arrived")
+  assert.deepEqual(n.tree.dumpView(), a.tree.dumpView())
+  assert.deepEqual(n.engine.stats().rejected, {})
+})
+
 /** An InviteBook with one invite; the redeemer is added to the inviter's membership. */
 function inviteBook(node: TestNode, secret: Uint8Array, role: Role): InviteBook & { used: boolean } {
   const book = {

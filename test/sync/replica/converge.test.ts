@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import type { PeerAddress } from '../../../sync/transport/types.js'
 import { decodeMessage } from '../../../sync/wire/codec.js'
 import { enc } from '../../node/helpers.js'
-import { ANTI_ENTROPY_MS, connect, contents, elapse, filtered, settle, swarm } from './helpers.js'
+import { ANTI_ENTROPY_MS, connect, contents, elapse, filtered, nodeId, settle, swarm } from './helpers.js'
 
 test('two replicas with concurrent edits converge, with a conflict copy for the file both wrote', async (t) => {
   const { rt, nodes, close } = await swarm(['alice', 'bob'])
@@ -109,4 +110,21 @@ test('anti-entropy repairs a dropped sync message', async (t) => {
   assert.equal(Buffer.from((await contents(b.volume))['/lost.txt']!, 'hex').toString(), 'first try lost')
   assert.deepEqual(a.tree.dumpView(), b.tree.dumpView())
   assert.equal(a.engine.status(a.replica.id).state, 'synced')
+})
+
+test('peer exchange: addresses a peer knows for the tree reach the other side as an event', async (t) => {
+  const carol: PeerAddress = { node: nodeId('carol'), addrs: ['iroh:127.0.0.1:4000'] }
+  const { rt, nodes, close } = await swarm(['alice', 'bob'], {
+    engine: { alice: { knownPeers: () => [carol, { node: nodeId('bob'), addrs: ['iroh:127.0.0.1:1'] }] } },
+  })
+  t.after(close)
+  const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]]
+  const got: PeerAddress[][] = []
+  b.engine.onEvent((e) => {
+    if (e.type === 'addresses') got.push(e.peers)
+  })
+  connect(a, b)
+  await settle(rt, nodes)
+  // bob is not told his own address.
+  assert.deepEqual(got, [[carol]])
 })

@@ -12,7 +12,7 @@ import type { TreeVolume } from '../../../node/volume.js'
 import type { ContentStore } from '../../../store/types.js'
 import type { AutomergePathTree } from '../../../sync/path-tree.js'
 import { createSyncEngine, type Engine } from '../../../sync/replica/engine.js'
-import type { Membership, ReplicaTree } from '../../../sync/replica/types.js'
+import type { Membership, ReplicaTree, SyncEngineOptions } from '../../../sync/replica/types.js'
 import { ManualRuntime } from '../../../sync/runtime.js'
 import { memoryPair } from '../../../sync/transport/memory.js'
 import type { CloseInfo, Connection } from '../../../sync/transport/types.js'
@@ -53,6 +53,12 @@ export class TestMembership implements Membership {
       const role = this.roleOf(node)
       return role ? [{ node, role }] : []
     })
+  }
+
+  everWriter(node: string): boolean {
+    return this.decoded().some(
+      (e) => e.node === node && (e.role === 'writer' || e.role === 'admin' || e.role === 'server'),
+    )
   }
 
   entries(): Uint8Array[] {
@@ -127,6 +133,8 @@ export interface NodeOptions {
   policy?: 'all' | 'demand'
   /** Roles by node name (default: every name given to `swarm` as writer). */
   members: Record<string, Role>
+  /** Extra engine options (e.g. knownPeers). */
+  engine?: Partial<SyncEngineOptions>
 }
 
 /** A node replicating TREE with its own memory volume and engine. */
@@ -140,6 +148,7 @@ export async function makeNode(rt: ManualRuntime, name: string, opts: NodeOption
     fetchTimeoutMs: FETCH_TIMEOUT_MS,
     agent: `test ${name}`,
     log: (l) => logs.push(l),
+    ...opts.engine,
   })
   const volume = await openMemoryVolume({
     nodeId: id,
@@ -178,13 +187,23 @@ export async function makeNode(rt: ManualRuntime, name: string, opts: NodeOption
 /** Nodes named `names`, every one a writer in every membership, plus a shared runtime. */
 export async function swarm(
   names: string[],
-  opts: { policy?: Record<string, 'all' | 'demand'>; roles?: Record<string, Role>; seed?: number } = {},
+  opts: {
+    policy?: Record<string, 'all' | 'demand'>
+    roles?: Record<string, Role>
+    seed?: number
+    engine?: Record<string, Partial<SyncEngineOptions>>
+  } = {},
 ) {
   const rt = new ManualRuntime(opts.seed ?? 1)
   const members: Record<string, Role> = {}
   for (const n of names) members[n] = opts.roles?.[n] ?? 'writer'
   const nodes: TestNode[] = []
-  for (const n of names) nodes.push(await makeNode(rt, n, { members, policy: opts.policy?.[n] ?? 'all' }))
+  for (const n of names) {
+    const engine = opts.engine?.[n]
+    nodes.push(
+      await makeNode(rt, n, { members, policy: opts.policy?.[n] ?? 'all', ...(engine ? { engine } : {}) }),
+    )
+  }
   const close = async () => {
     for (const n of nodes) await n.engine.close()
     for (const n of nodes) await n.volume.close().catch(() => {})

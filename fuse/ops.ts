@@ -76,8 +76,12 @@ export class VolumeOps {
   private readonly hidden = new Map<string, string>()
   /** Inode id of each open handle (to answer for a hidden name). */
   private readonly inodes = new Map<Fh, string>()
-  /** Handles with writes not yet committed: their commit changes what other handles read. */
-  private readonly dirty = new Set<Fh>()
+  /**
+   * Handles with writes not yet committed, and their inode. Their commit
+   * changes what other handles read; until then the kernel must still learn
+   * the size they wrote (see getattr).
+   */
+  private readonly dirty = new Map<Fh, string>()
   private readonly readAhead: ReadAhead
   private readonly v: Volume
   private readonly log: (line: string) => void
@@ -155,7 +159,13 @@ export class VolumeOps {
       this.run('getattr', path, cb, async () => {
         // fstat of an unlinked open file reaches us as a getattr of its hidden name.
         const fh = this.hidden.size ? this.handleOfHidden(path) : undefined
-        return toStat(fh === undefined ? await this.v.lookup(path) : await this.v.getattr(path, fh))
+        if (fh !== undefined) return toStat(await this.v.getattr(path, fh))
+        const a = await this.v.lookup(path)
+        // The kernel asks by path even for fstat, and takes the answer as the file's
+        // size: while a handle of this mount has staged writes, report the size it
+        // sees, or the kernel would cut the file back to the committed size.
+        const writer = this.dirty.size ? this.dirtyHandleOf(a.id) : undefined
+        return toStat(writer === undefined ? a : await this.v.getattr(path, writer))
       }),
 
     // fstat on an open handle must see the handle's staged size, not the committed one.
@@ -212,7 +222,7 @@ export class VolumeOps {
     write: (path, fd, buf, len, pos, cb) =>
       this.runBytes('write', path, cb, async () => {
         // The buffer is the kernel request's memory, reused once we answer: copy it.
-        this.dirty.add(fd)
+        this.markDirty(fd)
         this.readAhead.forget(fd)
         const n = await this.v.write(fd, pos, Buffer.from(buf.subarray(0, len)))
         this.stats.bytesWritten += n
@@ -254,7 +264,7 @@ export class VolumeOps {
 
     ftruncate: (path, fd, size, cb) =>
       this.run('ftruncate', path, cb, async () => {
-        this.dirty.add(fd)
+        this.markDirty(fd)
         this.readAhead.forget(fd)
         await this.v.truncate(path, size, fd)
       }),
@@ -321,6 +331,17 @@ export class VolumeOps {
       this.run('mkdir', path, cb, async () => void (await this.v.mkdir(path, mode & 0o7777))),
 
     rmdir: (path, cb) => this.run('rmdir', path, cb, () => this.v.rmdir(path)),
+  }
+
+  private markDirty(fd: Fh): void {
+    const id = this.inodes.get(fd)
+    if (id !== undefined) this.dirty.set(fd, id)
+  }
+
+  /** A handle of this mount with staged writes to inode `id`. */
+  private dirtyHandleOf(id: string): Fh | undefined {
+    for (const [fh, ino] of this.dirty) if (ino === id) return fh
+    return undefined
   }
 
   /** An open handle of the inode a hidden name stands for. */

@@ -71,9 +71,11 @@ export class Replication implements Replicator {
     })
     this.engine.onEvent((e) => {
       const now = o.runtime.clock.now()
-      if (e.type === 'addresses')
-        for (const p of e.peers) sync.peerStore.record(p.node, p.addrs, 'exchange', now)
-      else if (e.type === 'rejected') o.log(`refused ${e.node.slice(0, 8)}: ${e.code} ${e.reason}`)
+      if (e.type === 'addresses') {
+        for (const p of e.peers)
+          if (p.node !== o.node.nodeId) sync.peerStore.record(p.node, p.addrs, 'exchange', now)
+        this.dialer.poke()
+      } else if (e.type === 'rejected') o.log(`refused ${e.node.slice(0, 8)}: ${e.code} ${e.reason}`)
       else if (e.type === 'peer-open')
         o.log(`peer ${e.node.slice(0, 8)} opened ${this.nameOf(e.tree)} over ${e.transport}`)
     })
@@ -257,11 +259,15 @@ export class Replication implements Replicator {
     )
   }
 
+  /** Addresses to share with a tree's members: this node's own, then other members' known ones. */
   private knownPeers(tree: string) {
+    const self = this.o.node.nodeId
     const members = new Set(this.trees.get(tree)?.members() ?? [])
-    return this.o.node.sync.peerStore
+    const others = this.o.node.sync.peerStore
       .load(this.o.runtime.clock.now())
-      .filter((p) => members.has(p.node) && p.node !== this.o.node.nodeId)
+      .filter((p) => members.has(p.node) && p.node !== self)
+    const own = this.addresses()
+    return own.length ? [{ node: self, addrs: own }, ...others] : others
   }
 
   /** Revocation: close connections of nodes that are no longer members of any tree we share with them. */
@@ -279,7 +285,7 @@ export class Replication implements Replicator {
   private async topicOf(tree: string): Promise<Uint8Array> {
     const known = this.topics.get(tree)
     if (known) return known
-    const { treeTopic } = await import('../sync/transport/hyperswarm.js')
+    const { treeTopic } = await import('../sync/transport/topic.js')
     const t: Uint8Array = treeTopic(tree)
     this.topics.set(tree, t)
     return t

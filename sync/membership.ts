@@ -174,16 +174,19 @@ function order(a: MemberEntry, b: MemberEntry): number {
 export function foldMembership(
   genesis: MemberEntry,
   rest: Iterable<MemberEntry>,
-): { roles: Map<string, Role>; effective: Set<string> } {
+): { roles: Map<string, Role>; effective: Set<string>; everWriters: Set<string> } {
   const roles = new Map<string, Role>([[genesis.node, 'admin']])
   const effective = new Set<string>([genesis.id])
+  const everWriters = new Set<string>([genesis.node])
   for (const e of [...rest].sort(order)) {
     if (e.id === genesis.id || roles.get(e.by) !== 'admin') continue
-    if (e.op === 'add') roles.set(e.node, e.role!)
-    else roles.delete(e.node)
+    if (e.op === 'add') {
+      roles.set(e.node, e.role!)
+      if (e.role !== 'reader') everWriters.add(e.node)
+    } else roles.delete(e.node)
     effective.add(e.id)
   }
-  return { roles, effective }
+  return { roles, effective, everWriters }
 }
 
 export interface MemberLogOptions {
@@ -208,6 +211,7 @@ export class MemberLog implements Membership {
   /** Received entries that do not count (yet), by id, oldest first. */
   private readonly pending = new Map<string, MemberEntry>()
   private roles = new Map<string, Role>()
+  private everWriters = new Set<string>()
   private readonly listeners = new Set<() => void>()
 
   private constructor(o: MemberLogOptions, genesis: MemberEntry) {
@@ -280,6 +284,11 @@ export class MemberLog implements Membership {
 
   roleOf(node: string): Role | undefined {
     return this.roles.get(node)
+  }
+
+  /** Whether `node` held a writing role at some point of the fold (its old changes stay acceptable). */
+  everWriter(node: string): boolean {
+    return this.everWriters.has(node)
   }
 
   members(): { node: string; role: Role }[] {
@@ -388,7 +397,9 @@ export class MemberLog implements Membership {
   }
 
   private refold(): void {
-    this.roles = foldMembership(this.genesisEntry, this.kept.values()).roles
+    const f = foldMembership(this.genesisEntry, this.kept.values())
+    this.roles = f.roles
+    this.everWriters = f.everWriters
   }
 
   /** Listeners hear of every new persisted entry (peers need the entries, not only changed roles). */

@@ -208,10 +208,11 @@ describe('membership log', () => {
             nonce: new Uint8Array(8).fill(o.nonce),
           }),
         )
-        const expected = foldMembership(
+        const folded = foldMembership(
           decodeEntry(genesis)!,
           entries.map((e) => decodeEntry(e)!),
-        ).roles
+        )
+        const expected = folded.roles
         const rt = new ManualRuntime(seed)
         for (let round = 0; round < 3; round++) {
           const shuffled = entries.slice()
@@ -222,6 +223,7 @@ describe('membership log', () => {
           const log = MemberLog.fromWelcome(logFor(undefined, rt), [genesis])
           while (shuffled.length > 0) log.merge(shuffled.splice(0, 1 + (rt.next32() % 4)))
           assert.deepEqual(new Map(log.members().map((m) => [m.node, m.role])), expected)
+          for (const sg of signers) assert.equal(log.everWriter(sg.nodeId), folded.everWriters.has(sg.nodeId))
           // And a node that learns them from this one's list agrees too.
           const copy = MemberLog.fromWelcome(logFor(undefined, rt), log.entries())
           assert.deepEqual(copy.members(), log.members())

@@ -11,20 +11,52 @@
  * our changes. The side that holds the undelivered changes is the one whose
  * heads differ, so it is the side that resets.
  */
-import { exportSyncState } from '../automerge.js'
+import { decodeSyncMessage, encodeSyncMessage, exportSyncState } from '../automerge.js'
 import { TreeError } from '../errors.js'
 import { sameHeads } from '../replication.js'
+import { LIMITS } from '../wire/messages.js'
 import type { Channel } from './channel.js'
 import { canWrite } from './channel.js'
 import type { TreeEntry } from './tree-entry.js'
+
+/** Room left in a `sync` frame's data for the message header when a backlog is split. */
+const SPLIT_BUDGET = LIMITS.sync - 64 * 1024
 
 /** Send the next sync message of a shard on a channel, if there is one. Returns whether one was sent. */
 export function pushShard(ch: Channel, shard: number): boolean {
   const msg = ch.entry.r.tree.syncMessage(shard, ch.syncState(shard))
   if (!msg) return false
-  ch.send({ type: 'sync', shard, data: msg })
+  for (const part of msg.length <= LIMITS.sync ? [msg] : splitMessage(msg)) {
+    ch.send({ type: 'sync', shard, data: part })
+  }
   ch.entry.touch()
   return true
+}
+
+/**
+ * A sync message over the frame limit (a long backlog of changes) as several
+ * messages with the same heads, need and have, each with a run of the
+ * changes in their order (causal: the receiver applies each run as it
+ * comes). A single change over the limit cannot be sent: RangeError.
+ */
+export function splitMessage(msg: Uint8Array, budget = SPLIT_BUDGET): Uint8Array[] {
+  const decoded = decodeSyncMessage(msg)
+  const out: Uint8Array[] = []
+  let run: Uint8Array[] = []
+  let size = 0
+  for (const c of decoded.changes) {
+    if (c.length > budget)
+      throw new RangeError(`one change of ${c.length} bytes exceeds the sync frame limit`)
+    if (size + c.length > budget && run.length > 0) {
+      out.push(encodeSyncMessage({ ...decoded, changes: run }))
+      run = []
+      size = 0
+    }
+    run.push(c)
+    size += c.length
+  }
+  out.push(encodeSyncMessage({ ...decoded, changes: run }))
+  return out
 }
 
 /** After accept: our members, our shards, and the first sync message of each shard. */
@@ -43,8 +75,16 @@ export function sendMembers(ch: Channel): void {
   ch.send({ type: 'members', entries })
 }
 
+/**
+ * Shard numbers followed from a peer's summary. Creators fill shards from 0
+ * up (8192 inodes each), so this is 33 M inodes; it bounds how many empty
+ * documents a peer's summary can make us create.
+ */
+export const MAX_FOLLOWED_SHARD = 4095
+
 /** The remote listed its shards: start syncing the ones we do not hold. */
-export function onShards(ch: Channel, shards: number[]): void {
+export function onShards(ch: Channel, listed: number[]): void {
+  const shards = listed.filter((s) => s <= MAX_FOLLOWED_SHARD)
   ch.remoteShards = new Set(shards)
   const ours = new Set(ch.entry.r.tree.shardIds())
   for (const s of shards) if (!ours.has(s) && !ch.shards().includes(s)) pushShard(ch, s)

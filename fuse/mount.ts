@@ -8,10 +8,9 @@
 
 import { constants } from 'node:fs'
 import { readdir, stat } from 'node:fs/promises'
-import { createRequire } from 'node:module'
-import { dirname, resolve } from 'node:path'
-import Fuse from 'fuse-native'
+import { resolve } from 'node:path'
 import type { Volume } from '../node/volume-types.js'
+import { addonProblem, binding, exactTimes, Fuse } from './native.js'
 import { type FuseStats, VolumeOps } from './ops.js'
 import { cleanStaleMount, fusermountUnmount, isFuse, mountAt, probe } from './stale.js'
 
@@ -62,12 +61,6 @@ export interface FuseMount {
    * stays mounted.
    */
   unmount(opts?: { lazy?: boolean }): Promise<void>
-}
-
-const require = createRequire(import.meta.url)
-/** fuse-native's native binding (node-gyp-build returns the already-loaded addon). */
-const binding = require('node-gyp-build')(dirname(require.resolve('fuse-native'))) as {
-  fuse_native_unmount(mnt: string, thread: Buffer): void
 }
 
 /** fuse-native with our mount options and our unmount (see the class comment). */
@@ -158,7 +151,11 @@ export async function mountVolume(volume: Volume, dir: string, opts: MountOption
   const abs = resolve(dir)
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`))
   await checkMountPoint(abs, opts.cleanStale !== false)
-  const ops = new VolumeOps({ volume, log, now: opts.now ?? Date.now })
+  if (!exactTimes)
+    log(
+      `fuse: the rebuilt fuse-native addon did not load (${addonProblem}); utimens can only set mtime to the access time given (fuse/native/build.sh)`,
+    )
+  const ops = new VolumeOps({ volume, log, now: opts.now ?? Date.now, exactTimes })
   const fsname = `bt:${(opts.name ?? 'volume').replace(/[^A-Za-z0-9._-]/g, '_')}`
   const options = [
     `fsname=${fsname}`,

@@ -21,6 +21,7 @@ import type { FuseOps, FuseStat, FuseStatfs } from 'fuse-native'
 import { FsError } from '../node/errors.js'
 import type { Attr, Fh, Volume } from '../node/volume-types.js'
 import { errno, toErrno } from './errno.js'
+import { TIME_NOW, TIME_OMIT } from './native.js'
 import { ReadAhead } from './read-ahead.js'
 
 const { O_CREAT, O_RDWR, S_IFMT, S_IFREG } = constants
@@ -30,8 +31,6 @@ const READDIR_PAGE = 1000
 export const BLKSIZE = 131072
 /** chown's "leave unchanged" (-1 as uid_t). */
 const UNCHANGED = 0xffffffff
-/** libfuse's UTIME_NOW/UTIME_OMIT both arrive as (0 s, ~2^30 ns), i.e. 1073 ms. */
-const UTIME_SPECIAL_MS = 1073
 const HIDDEN = /\/\.fuse_hidden[0-9a-f]{16}$/
 const UINT32_MAX = 0xffffffff
 
@@ -50,6 +49,8 @@ export interface FuseOpsInit {
   log: (line: string) => void
   /** Clock for `touch` (UTIME_NOW): the composition root's. */
   now: () => number
+  /** utimens gets both times exactly (our rebuilt addon, fuse/native.ts); else only the access time. */
+  exactTimes: boolean
 }
 
 export function toStat(a: Attr): FuseStat {
@@ -269,14 +270,17 @@ export class VolumeOps {
         await this.v.truncate(path, size, fd)
       }),
 
-    utimens: (path, atime, _mtime, cb) =>
+    utimens: (path, atime, mtime, cb) =>
       this.run('utimens', path, cb, async () => {
-        // fuse-native 2.2.6 passes the access time in both arguments (fuse-native.c
-        // builds argv[5..6] from l->atime), so the requested mtime never reaches us.
-        // We take the one time we get as the new mtime: right for touch and
-        // `touch -d` (both times equal); UTIME_NOW/UTIME_OMIT mean "now".
-        const mtime = atime === UTIME_SPECIAL_MS ? this.c.now() : atime
-        await this.v.setattr(path, { mtime })
+        // The stock addon hands us the access time twice (see native.ts): take it as the mtime.
+        const t = this.c.exactTimes ? mtime : atime
+        // Only mtime is kept (atime = mtime, docs/SEMANTICS.md): leaving it unchanged is a no-op.
+        if (t === TIME_OMIT) return
+        const a = await this.v.lookup(path)
+        // Through a handle with staged writes (futimens before close, as cp -a and tar do),
+        // so that its commit keeps this mtime instead of stamping the time of the close.
+        const writer = this.dirty.size ? this.dirtyHandleOf(a.id) : undefined
+        await this.v.setattr(path, { mtime: t === TIME_NOW ? this.c.now() : t }, writer)
       }),
 
     chmod: (path, mode, cb) =>

@@ -310,6 +310,23 @@ os.utime('f')
 assert abs(os.stat('f').st_mtime - before) < 30
 os.mkdir('d'); os.utime('d', (2_000_000_000, 2_000_000_000))
 assert os.stat('d').st_mtime == 2_000_000_000
+# Times set apart (as cp -a and tar do), one at a time (touch -m / -a), through an open handle.
+os.utime('f', (100, 1_100_000_000))
+assert os.stat('f').st_mtime == 1_100_000_000, os.stat('f').st_mtime
+os.utime('f', ns=(time.time_ns(), 1_200_000_000 * 10**9))
+assert os.stat('f').st_mtime == 1_200_000_000
+import subprocess
+subprocess.run(['touch', '-a', 'f'], check=True)
+assert os.stat('f').st_mtime == 1_200_000_000, 'touch -a leaves the mtime'
+subprocess.run(['touch', '-m', '-d', '@1300000000', 'f'], check=True)
+assert os.stat('f').st_mtime == 1_300_000_000, os.stat('f').st_mtime
+fd = os.open('g', os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, b'data')
+os.utime(fd, (5, 1_400_000_000))
+os.close(fd)
+assert os.stat('g').st_mtime == 1_400_000_000, 'an mtime set before close survives the commit'
+assert read('g') == b'data'
+os.unlink('g')
 expect('EPERM', os.link, 'f', 'hard')
 expect('EPERM', os.mkfifo, 'fifo')
 assert sorted(os.listdir('.')) == ['d', 'f']

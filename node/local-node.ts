@@ -29,10 +29,8 @@ import { settleRotation } from './keys.js'
 import { HomeLock } from './lock.js'
 import type { MountService } from './mounts.js'
 import { NodeError } from './node-error.js'
-import { openDiskVolume } from './open-tree.js'
-import { type TreeRecord, TreeRegistry } from './trees.js'
-import { BT_VERSION } from './version.js'
 import { NodeSync } from './node-sync.js'
+import { openDiskVolume } from './open-tree.js'
 import type {
   InviteOptions,
   InviteResult,
@@ -42,6 +40,8 @@ import type {
   PinInfo,
   SyncStatusReport,
 } from './sync-api.js'
+import { type TreeRecord, TreeRegistry } from './trees.js'
+import { BT_VERSION } from './version.js'
 import type { TreeVolume } from './volume.js'
 import type { Attr, DirEntry, WriteFileOptions } from './volume-types.js'
 
@@ -182,19 +182,17 @@ export class LocalNode implements NodeApi {
   }
 
   mkdir(tree: string, path: string, opts: { parents?: boolean; mode?: number } = {}): Promise<Attr> {
-    return this.op(async () => {
-      const v = await this.volume(tree)
-      return opts.parents ? v.mkdirp(path, opts.mode ?? 0o755) : v.mkdir(path, opts.mode ?? 0o755)
-    })
+    return this.durably(tree, (v) =>
+      opts.parents ? v.mkdirp(path, opts.mode ?? 0o755) : v.mkdir(path, opts.mode ?? 0o755),
+    )
   }
 
   mv(tree: string, from: string, to: string): Promise<void> {
-    return this.op(async () => (await this.volume(tree)).rename(from, to))
+    return this.durably(tree, (v) => v.rename(from, to))
   }
 
   rm(tree: string, path: string, opts: RemoveOptions = {}): Promise<void> {
-    return this.op(async () => {
-      const v = await this.volume(tree)
+    return this.durably(tree, async (v) => {
       const a = await v.lookup(path)
       if (a.kind !== 'dir') return v.unlink(path)
       if (!opts.recursive) throw new FsError('EISDIR', path, 'use -r to remove a directory')
@@ -203,7 +201,7 @@ export class LocalNode implements NodeApi {
   }
 
   symlink(tree: string, target: string, path: string): Promise<Attr> {
-    return this.op(async () => (await this.volume(tree)).symlink(target, path))
+    return this.durably(tree, (v) => v.symlink(target, path))
   }
 
   readlink(tree: string, path: string): Promise<string> {
@@ -245,7 +243,7 @@ export class LocalNode implements NodeApi {
   }
 
   resolve(tree: string, path: string, keepVersion: string): Promise<void> {
-    return this.op(async () => (await this.volume(tree)).resolve(path, keepVersion))
+    return this.durably(tree, (v) => v.resolve(path, keepVersion))
   }
 
   df(): Promise<DfReport> {
@@ -345,7 +343,11 @@ export class LocalNode implements NodeApi {
   mount(tree: string, dir: string): Promise<MountInfo> {
     return this.op(async () => {
       if (!this.mountService)
-        throw new NodeError('EMOUNT', dir, 'only a running node mounts trees: start one with `bt up --detach`')
+        throw new NodeError(
+          'EMOUNT',
+          dir,
+          'only a running node mounts trees: start one with `bt up --detach`',
+        )
       return this.mountService.mount(tree, dir)
     })
   }
@@ -353,7 +355,11 @@ export class LocalNode implements NodeApi {
   unmount(dir: string, opts?: { lazy?: boolean }): Promise<void> {
     return this.op(async () => {
       if (!this.mountService)
-        throw new NodeError('EMOUNT', dir, 'no running node serves mounts here (bt unmount cleans stale ones)')
+        throw new NodeError(
+          'EMOUNT',
+          dir,
+          'no running node serves mounts here (bt unmount cleans stale ones)',
+        )
       return this.mountService.unmount(dir, opts)
     })
   }
@@ -396,6 +402,7 @@ export class LocalNode implements NodeApi {
         runtime: this.runtime,
         // A read of a chunk not held here asks peers (only while the daemon replicates; else EIO).
         fetchMissing: (id) => this.sync.fetchChunk(t.id, id),
+        wrapBackend: (b) => this.sync.cache.track(t.id, b),
       })
     } catch (e) {
       throw new NodeError('ECORRUPT', name, `tree data in ${dir} is unreadable: ${(e as Error).message}`)
@@ -404,6 +411,16 @@ export class LocalNode implements NodeApi {
 
   private checkOpen(): void {
     if (this.closing) throw new NodeError('ECLOSED', this.home, 'the node is shutting down')
+  }
+
+  /** A namespace change through the API: acknowledged once durable (the Volume's own commits need only survive a crash of the process). */
+  private durably<T>(tree: string, fn: (v: TreeVolume) => Promise<T>): Promise<T> {
+    return this.op(async () => {
+      const v = await this.volume(tree)
+      const r = await fn(v)
+      await v.sync()
+      return r
+    })
   }
 
   /** Run one API call, tracked so that close() lets it finish. */

@@ -35,6 +35,8 @@ export interface VolumeIdentity {
   shardLimit?: number
   /** Fetch a chunk missing locally from peers (replication wires this in). */
   fetchMissing?: (id: ChunkId) => Promise<Uint8Array | undefined>
+  /** Wrap the chunk backend the store uses (the daemon's cache of on-demand trees watches reads through it). */
+  wrapBackend?: (backend: ChunkBackend) => ChunkBackend
 }
 
 export interface DiskVolumeOptions extends VolumeIdentity {
@@ -61,6 +63,12 @@ export interface MemoryVolumeOptions extends VolumeIdentity {
 export const TREE_DB = 'tree.db'
 /** Database file of a volume's chunk blobs (64 KiB pages), beside `TREE_DB`. */
 export const CHUNKS_DB = 'chunks.db'
+/**
+ * Blob batches up to this size (one small file's chunks) are stored in `TREE_DB` with the
+ * records that reference them: one unsynced commit per close instead of a synced one per
+ * database. The largest FastCDC chunk, so a file that fits one chunk always qualifies.
+ */
+export const INLINE_BLOB_BYTES = 256 * 1024
 
 /** Open (creating if needed) the volume stored in `dir`. */
 export async function openDiskVolume(o: DiskVolumeOptions): Promise<TreeVolume> {
@@ -71,12 +79,25 @@ export async function openDiskVolume(o: DiskVolumeOptions): Promise<TreeVolume> 
   const db = openStoreDatabase(join(o.dir, TREE_DB), { pageSize: 4096 })
   let chunkDb: Database.Database | undefined
   try {
+    // close(2) is atomic and survives a crash of the process; fsync(2) makes it durable
+    // (docs/SEMANTICS.md "Durability"): metadata commits without a WAL sync, and the blobs of
+    // small writes go into the same WAL (inline), so they still precede their references after
+    // a power loss. Larger blob batches commit synced in chunks.db (synchronous=FULL).
+    db.pragma('synchronous = NORMAL')
     chunkDb = openStoreDatabase(join(o.dir, CHUNKS_DB), { chunksOnly: true })
-    const backend = new SqliteChunkBackend(db, { chunkDb })
+    const backend = new SqliteChunkBackend(db, { chunkDb, inlineMax: INLINE_BLOB_BYTES })
     const staging = new SpillStaging(DiskStaging.open(join(o.dir, 'staging')))
     const dir = o.dir
     const cdb = chunkDb
-    return compose(o, db, backend, staging, o.space ?? (() => diskSpace(dir)), () => cdb.close())
+    return compose(
+      o,
+      db,
+      backend,
+      staging,
+      o.space ?? (() => diskSpace(dir)),
+      () => cdb.close(),
+      () => backend.sync(),
+    )
   } catch (e) {
     chunkDb?.close()
     db.close()
@@ -110,9 +131,10 @@ function compose(
   staging: Staging,
   space: () => SpaceInfo,
   closeMore: () => void = () => {},
+  sync: () => void = () => {},
 ): TreeVolume {
   const store = createContentStore(
-    backend,
+    o.wrapBackend ? o.wrapBackend(backend) : backend,
     o.fetchMissing ? { key: o.key, fetchMissing: o.fetchMissing } : { key: o.key },
   )
   const tree = new AutomergePathTree({
@@ -129,6 +151,7 @@ function compose(
     ledger: new SqliteRetentionLedger(db),
     owner: { uid: o.uid ?? process.getuid?.() ?? 0, gid: o.gid ?? process.getgid?.() ?? 0 },
     space,
+    sync,
     countEntries: entryCounter(db),
     countFiles: fileCounter(db),
     onClose: () => {

@@ -83,12 +83,18 @@ export interface Volume {
   write(fh: Fh, offset: number, data: Uint8Array): Promise<number>
   /** truncate(path) or ftruncate(fh). */
   truncate(path: string, size: number, fh?: Fh): Promise<void>
-  /** Make staged writes of fh visible (atomically) and durable. */
+  /** Make staged writes of fh visible (atomically) and durable, with every change before them. */
   fsync(fh: Fh): Promise<void>
-  /** flush() on close(2): commits like fsync. */
+  /** flush() on close(2): commits (visible, survives a crash of the process; durable at the next fsync/sync). */
   flush(fh: Fh): Promise<void>
-  /** Close the handle, committing staged writes. */
+  /** Close the handle, committing staged writes (as flush). */
   release(fh: Fh): Promise<void>
+  /**
+   * Durability barrier (syncfs(2)/fsync of a directory): every change acknowledged so far
+   * survives a power loss once this resolves. Namespace changes and closes are atomic and survive
+   * a crash of the process when they return, but are durable only after a barrier.
+   */
+  sync?(): Promise<void>
   /** Rename; replaces an existing target (file over file, dir over empty dir). flags: RENAME_NOREPLACE=1. */
   rename(from: string, to: string, flags?: number): Promise<void>
   unlink(path: string): Promise<void>

@@ -59,6 +59,11 @@ export interface TreeVolumeInit {
   owner: Owner
   /** Space of the filesystem holding the data (disk) or a configured capacity (memory). */
   space: () => SpaceInfo
+  /**
+   * Durability barrier: make every commit so far survive a power loss (default: nothing to do,
+   * e.g. a memory volume). Commits themselves need only survive a crash of the process.
+   */
+  sync?: () => void
   /** Number of entries in the tree, for statfs `files` (default: not counted, 0). */
   countEntries?: () => number
   /** Live regular files and their total size, for `bt df` (default: not counted, zeros). */
@@ -335,7 +340,18 @@ export class TreeVolume implements Volume {
   }
 
   fsync(fh: Fh): Promise<void> {
-    return guard(this.pathOfHandle(fh), () => this.files.commit(fh))
+    return guard(this.pathOfHandle(fh), async () => {
+      await this.files.commit(fh)
+      this.c.sync?.()
+    })
+  }
+
+  sync(): Promise<void> {
+    return guard(undefined, () => {
+      // Changes left pending (a create not yet closed) are journaled first, then made durable.
+      this.c.store.transaction(() => this.c.tree.commit())
+      this.c.sync?.()
+    })
   }
 
   flush(fh: Fh): Promise<void> {
@@ -383,6 +399,8 @@ export class TreeVolume implements Volume {
         this.c.store.drop(ref)
         throw err
       }
+      // Acknowledged once durable (the whole-file contract; close(2) is not).
+      this.c.sync?.()
       return this.attr(this.paths.entryAt(path))
     })
   }

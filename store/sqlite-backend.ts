@@ -113,6 +113,16 @@ export interface SqliteChunkBackendOptions {
    * crash in between leaves only unreferenced blobs, which gc sweeps. Default: `db` itself.
    */
   chunkDb?: DB
+  /**
+   * Split mode only: a `putMany` batch of at most this many bytes is stored in the metadata
+   * database itself, in the caller's transaction (default 0: every blob goes to `chunkDb`). Run
+   * the metadata database at `synchronous=NORMAL` with this: small writes then cost one unsynced
+   * WAL append, and a blob still precedes the records that reference it even across a power loss
+   * (SQLite recovers a WAL as a prefix of its commits). Larger batches commit in `chunkDb` (keep
+   * it at `synchronous=FULL`: synced before anything can reference them). Such blobs are not
+   * moved to `chunkDb` on open.
+   */
+  inlineMax?: number
 }
 
 function chunkStatements(db: DB) {
@@ -136,6 +146,9 @@ export class SqliteChunkBackend implements ChunkBackend {
   private readonly c
   private readonly cdb: DB
   private readonly split: boolean
+  /** Split mode: statements on the blobs kept in the metadata database (see `inlineMax`). */
+  private readonly m: ReturnType<typeof chunkStatements> | undefined
+  private readonly inlineMax: number
   /** Split mode: blob deletes of the open metadata transaction, applied once it commits. */
   private pendingDeletes = new Set<ChunkId>()
   /** Split mode: blobs first inserted inside the open metadata transaction (undone if it rolls back). */
@@ -155,9 +168,12 @@ export class SqliteChunkBackend implements ChunkBackend {
     createStoreTables(db)
     if (this.split) {
       createStoreTables(this.cdb, true)
-      migrateChunks(db, this.cdb)
+      if (!options.inlineMax) migrateChunks(db, this.cdb)
     }
     this.c = chunkStatements(this.cdb)
+    this.inlineMax = this.split ? Math.max(0, options.inlineMax ?? 0) : 0
+    // Blobs kept in the metadata database: those inlined here, or left from before a split.
+    this.m = this.split ? chunkStatements(db) : undefined
     this.syncLevel = Number(db.pragma('synchronous', { simple: true }))
     this.s = {
       rootStats: db.prepare(
@@ -200,21 +216,42 @@ export class SqliteChunkBackend implements ChunkBackend {
 
   has(id: ChunkId): boolean {
     this.check()
-    return !this.pendingDeletes.has(id) && this.c.has.get(id) !== undefined
+    if (this.pendingDeletes.has(id)) return false
+    return this.c.has.get(id) !== undefined || (this.m !== undefined && this.m.has.get(id) !== undefined)
   }
 
   get(id: ChunkId): Uint8Array | undefined {
     this.check()
     if (this.pendingDeletes.has(id)) return undefined
-    return this.c.get.get(id) as Buffer | undefined
+    return (this.c.get.get(id) ?? this.m?.get.get(id)) as Buffer | undefined
   }
 
   putMany(chunks: { id: ChunkId; data: Uint8Array }[]): void {
+    this.check()
+    const m = this.m
+    if (m && this.inlineMax > 0 && chunks.reduce((n, c) => n + c.data.length, 0) <= this.inlineMax) {
+      // Inline: same WAL (and transaction) as the records that will reference these blobs.
+      this.db.transaction(() => {
+        let n = 0
+        let bytes = 0
+        for (const c of chunks) {
+          this.pendingDeletes.delete(c.id)
+          if (this.c.has.get(c.id) !== undefined) continue
+          if (m.insert.run(c.id, buf(c.data)).changes > 0) {
+            n++
+            bytes += c.data.length
+          }
+        }
+        if (n > 0) m.addTotals.run(n, bytes)
+      })()
+      return
+    }
     this.chunkTransaction(() => {
       let n = 0
       let bytes = 0
       for (const c of chunks) {
         this.pendingDeletes.delete(c.id)
+        if (m?.has.get(c.id) !== undefined) continue
         if (this.c.insert.run(c.id, buf(c.data)).changes > 0) {
           if (this.depth > 0) this.inserted.push(c.id)
           n++
@@ -226,12 +263,17 @@ export class SqliteChunkBackend implements ChunkBackend {
   }
 
   replace(id: ChunkId, data: Uint8Array): void {
-    this.chunkTransaction(() => {
+    this.check()
+    const inMeta = this.m !== undefined && this.m.size.get(id) !== undefined
+    const s = inMeta ? this.m! : this.c
+    const run = () => {
       this.pendingDeletes.delete(id)
-      const old = this.c.size.get(id) as number | undefined
-      this.c.replace.run(id, buf(data))
-      this.c.addTotals.run(old === undefined ? 1 : 0, data.length - (old ?? 0))
-    })
+      const old = s.size.get(id) as number | undefined
+      s.replace.run(id, buf(data))
+      s.addTotals.run(old === undefined ? 1 : 0, data.length - (old ?? 0))
+    }
+    if (inMeta) this.db.transaction(run)()
+    else this.chunkTransaction(run)
   }
 
   deleteMany(ids: ChunkId[]): void {
@@ -248,35 +290,42 @@ export class SqliteChunkBackend implements ChunkBackend {
   }
 
   private deleteNow(ids: Iterable<ChunkId>): void {
-    this.chunkTransaction(() => {
+    const list = [...ids]
+    const del = (s: ReturnType<typeof chunkStatements>) => {
       let n = 0
       let bytes = 0
-      for (const id of ids) {
-        const size = this.c.size.get(id) as number | undefined
+      for (const id of list) {
+        const size = s.size.get(id) as number | undefined
         if (size === undefined) continue
-        this.c.del.run(id)
+        s.del.run(id)
         n++
         bytes += size
       }
-      if (n > 0) this.c.addTotals.run(-n, -bytes)
-    })
+      if (n > 0) s.addTotals.run(-n, -bytes)
+    }
+    const m = this.m
+    if (m) this.db.transaction(() => del(m))()
+    this.chunkTransaction(() => del(this.c))
   }
 
   sizeOf(id: ChunkId): number | undefined {
     this.check()
     if (this.pendingDeletes.has(id)) return undefined
-    return this.c.size.get(id) as number | undefined
+    return (this.c.size.get(id) ?? this.m?.size.get(id)) as number | undefined
   }
 
   listChunks(): ChunkId[] {
     this.check()
     const all = this.c.list.all() as ChunkId[]
+    if (this.m) all.push(...(this.m.list.all() as ChunkId[]))
     return this.pendingDeletes.size === 0 ? all : all.filter((id) => !this.pendingDeletes.has(id))
   }
 
   chunkStats(): { chunks: number; storedBytes: number } {
     this.check()
-    return this.c.stats.get() as { chunks: number; storedBytes: number }
+    const a = this.c.stats.get() as { chunks: number; storedBytes: number }
+    const b = this.m?.stats.get() as { chunks: number; storedBytes: number } | undefined
+    return b ? { chunks: a.chunks + b.chunks, storedBytes: a.storedBytes + b.storedBytes } : a
   }
 
   addNode(id: ChunkId, children: ChunkId[]): boolean {
@@ -392,12 +441,42 @@ export class SqliteChunkBackend implements ChunkBackend {
     if (outer) this.inserted = []
     if (outer && this.pendingDeletes.size > 0) {
       // The metadata no longer referencing these blobs is committed: now delete them. A crash
-      // before this point leaves unreferenced blobs, which the next gc deletes.
+      // before this point leaves unreferenced blobs, which the next gc deletes. An unsynced
+      // metadata commit (synchronous=NORMAL) is made durable first: a power loss must not bring
+      // back references to blobs already deleted.
       const ids = this.pendingDeletes
       this.pendingDeletes = new Set()
+      if (this.syncLevel < 2) this.syncDb(this.db)
       this.deleteNow(ids)
     }
     return result
+  }
+
+  /**
+   * Make every committed transaction durable (a barrier: fsync(2) of a file on the volume). With
+   * the databases at synchronous=FULL this costs nothing; at NORMAL it syncs each database's WAL
+   * once, the chunk database first. Skipped for a database without commits since the last sync.
+   */
+  sync(): void {
+    this.check()
+    if (this.split) this.syncDb(this.cdb)
+    this.syncDb(this.db)
+  }
+
+  private readonly synced = new Map<DB, number>()
+
+  private syncDb(db: DB): void {
+    const level = Number(db.pragma('synchronous', { simple: true }))
+    const changes = db.prepare('SELECT total_changes()').pluck().get() as number
+    if (level >= 2 || db.memory || db.inTransaction || this.synced.get(db) === changes) return
+    // A commit at synchronous=FULL syncs the WAL, and with it every commit before it.
+    db.pragma('synchronous = FULL')
+    try {
+      db.prepare('UPDATE store_totals SET chunks = chunks WHERE k = 0').run()
+    } finally {
+      db.pragma(`synchronous = ${level}`)
+    }
+    this.synced.set(db, db.prepare('SELECT total_changes()').pluck().get() as number)
   }
 
   /** Run `fn` as a transaction of the chunk database: in split mode it commits on its own. */

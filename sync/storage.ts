@@ -141,6 +141,8 @@ export class TreeStorage {
   relaxedTransaction<T>(fn: () => T): T {
     if (this.db.inTransaction || this.db.memory) return this.transaction(fn)
     const level = this.db.pragma('synchronous', { simple: true }) as number
+    // Already NORMAL or below (a disk volume commits this way, see node/open-tree.ts).
+    if (level <= 1) return this.transaction(fn)
     this.db.pragma('synchronous = NORMAL')
     try {
       return this.transaction(fn)

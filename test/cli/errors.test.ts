@@ -121,18 +121,20 @@ describe('verify finds damage', () => {
     ok(bt(home, ['put', '-', 'docs:/a.bin'], { input: Buffer.alloc(200_000, 1) }))
     ok(bt(home, ['put', '-', 'docs:/b.bin'], { input: Buffer.alloc(200_000, 2) }))
     const id = readdirSync(join(home, 'trees'))[0]!
-    const db = new Database(join(home, 'trees', id, 'chunks.db'))
-    const rows = db.prepare('SELECT id, data FROM store_chunks ORDER BY id').all() as {
-      id: string
-      data: Buffer
-    }[]
+    // Small writes keep their blobs in tree.db (inline), larger ones in chunks.db.
+    const dbs = ['chunks.db', 'tree.db'].map((f) => new Database(join(home, 'trees', id, f)))
+    const rows = dbs.flatMap((db) =>
+      (
+        db.prepare('SELECT id, data FROM store_chunks ORDER BY id').all() as { id: string; data: Buffer }[]
+      ).map((r) => ({ ...r, db })),
+    )
     assert.ok(rows.length >= 2)
     const [victim, gone] = [rows[0]!, rows[1]!]
     const bad = Buffer.from(victim.data)
     bad[bad.length >> 1]! ^= 0xff
-    db.prepare('UPDATE store_chunks SET data = ? WHERE id = ?').run(bad, victim.id)
-    db.prepare('DELETE FROM store_chunks WHERE id = ?').run(gone.id)
-    db.close()
+    victim.db.prepare('UPDATE store_chunks SET data = ? WHERE id = ?').run(bad, victim.id)
+    gone.db.prepare('DELETE FROM store_chunks WHERE id = ?').run(gone.id)
+    for (const db of dbs) db.close()
 
     const r = bt(home, ['verify'])
     assert.equal(r.status, 1)

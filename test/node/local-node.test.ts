@@ -186,13 +186,12 @@ describe('LocalNode', () => {
     await n.writeFile('docs', '/bad.bin', bytes(data))
     assert.equal((await n.verify()).ok, true)
     await n.close()
-    const db = new Database(join(home, 'trees', info.id, 'chunks.db'))
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type='table'").pluck().all() as string[]
-    const table = tables.find((x) => /chunk/.test(x))!
-    const cols = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string; type: string }[]
-    const blob = cols.find((c) => c.type.toUpperCase() === 'BLOB')!.name
-    db.prepare(`UPDATE ${table} SET ${blob} = randomblob(length(${blob}))`).run()
-    db.close()
+    // Blobs of small writes live in tree.db (inline), larger ones in chunks.db: damage both.
+    for (const file of ['chunks.db', 'tree.db']) {
+      const db = new Database(join(home, 'trees', info.id, file))
+      db.prepare('UPDATE store_chunks SET data = randomblob(length(data))').run()
+      db.close()
+    }
     const m = await openLocalNode({ home })
     t.after(() => m.close())
     const r = await m.verify()

@@ -295,7 +295,8 @@ export class ChunkFetcher {
     const room = (ch: Channel) => perPeer - (this.inflight.get(ch)?.size ?? 0)
     const batches = new Map<Channel, ChunkId[]>()
     const now = this.runtime.clock.now()
-    for (const id of [...this.queued]) {
+    // Deleting the current entry while iterating a Set is safe; nothing is added during the walk.
+    for (const id of this.queued) {
       const open = candidates.filter((c) => room(c) > 0)
       if (open.length === 0) break
       const w = this.wants.get(id)!

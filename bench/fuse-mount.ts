@@ -1,0 +1,234 @@
+/**
+ * The Blocktree mount beside the FUSE ceiling and the local disk, in one run:
+ *  - ceiling: a minimal fuse-native filesystem in this process that keeps
+ *    only names and sizes (writes are dropped, reads return whatever is in
+ *    the kernel's buffer), mounted with the same options as ours;
+ *  - local disk: a plain directory under the same tmp dir;
+ *  - ours: a disk volume in a tmp data dir served by fuse/ mountVolume.
+ * The workload (bench/fuse-load.ts) runs in a child process against each
+ * target: 4 KiB files created (create + write + close), stat of each, a
+ * sequential write (1 MiB writes, then close: for us the close commits
+ * everything into the store) and a sequential read through a fresh open,
+ * random 4 KiB reads. Nothing drops the OS page cache: the local disk reads
+ * from it, FUSE targets get their data from the serving process at each open
+ * (the mount keeps no page cache across opens).
+ *
+ * Usage: node dist/bench/fuse-mount.js [--quick] [--files N] [--big-mib N] [--random-reads N]
+ */
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Fuse, { type FuseOps, type FuseStat } from 'fuse-native'
+import { MAX_WRITE, mountVolume } from '../fuse/index.js'
+import { openDiskVolume } from '../node/open-tree.js'
+import { systemRuntime } from '../sync/runtime.js'
+import { benchArgs } from './args.js'
+
+const opts = benchArgs('fuse-mount', 'The mount vs the no-op FUSE ceiling vs the local disk.', {
+  files: { full: [10_000], quick: [200], help: 'small files to create and stat' },
+  'big-mib': { full: [1024], quick: [16], help: 'size of the sequential file in MiB' },
+  'random-reads': { full: [20_000], quick: [500], help: 'random 4 KiB reads' },
+})
+
+interface Row {
+  createPerSec: number
+  statPerSec: number
+  writeMBps: number
+  readMBps: number
+  randomReadPerSec: number
+}
+
+const LOAD = fileURLToPath(new URL('./fuse-load.js', import.meta.url))
+
+/** Run the workload in a child process against `dir` (async: this process may be serving it). */
+function load(dir: string): Promise<Row> {
+  const cfg = {
+    dir,
+    files: opts.files[0]!,
+    bigMiB: opts['big-mib'][0]!,
+    randomReads: opts['random-reads'][0]!,
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [LOAD, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      err += d
+    })
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      if (code === 0) resolve(JSON.parse(out) as Row)
+      else reject(new Error(`load on ${dir} exited ${code}: ${err}`))
+    })
+  })
+}
+
+/** The same mount options as fuse/mount.ts (big writes, no entry/attr caching). */
+const MOUNT_OPTIONS = [
+  'fsname=bt-ceiling',
+  'subtype=bt',
+  'big_writes',
+  `max_write=${MAX_WRITE}`,
+  'entry_timeout=0',
+  'attr_timeout=0',
+  'negative_timeout=0',
+  'default_permissions',
+]
+
+class CeilingFuse extends Fuse {
+  override _fuseOptions(): string {
+    return `-o${MOUNT_OPTIONS.join(',')}`
+  }
+}
+
+interface Node {
+  dir: boolean
+  mode: number
+  size: number
+  mtime: number
+}
+
+/** Names and sizes only: the least work a FUSE filesystem in Node can do per request. */
+function ceilingOps(): FuseOps {
+  const nodes = new Map<string, Node>([['/', { dir: true, mode: 0o40755, size: 0, mtime: Date.now() }]])
+  const stat = (n: Node): FuseStat => ({
+    mode: n.mode,
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+    size: n.size,
+    nlink: n.dir ? 2 : 1,
+    blocks: Math.ceil(n.size / 512),
+    atime: n.mtime,
+    mtime: n.mtime,
+    ctime: n.mtime,
+  })
+  const ENOENT = Fuse.ENOENT
+  return {
+    getattr: (p, cb) => {
+      const n = nodes.get(p)
+      n ? cb(0, stat(n)) : cb(ENOENT)
+    },
+    fgetattr: (p, _fd, cb) => {
+      const n = nodes.get(p)
+      n ? cb(0, stat(n)) : cb(ENOENT)
+    },
+    readdir: (p, cb) => {
+      const prefix = p === '/' ? '/' : `${p}/`
+      const names: string[] = []
+      for (const k of nodes.keys()) {
+        if (k !== p && k.startsWith(prefix) && !k.slice(prefix.length).includes('/'))
+          names.push(k.slice(prefix.length))
+      }
+      cb(0, names)
+    },
+    mkdir: (p, mode, cb) => {
+      nodes.set(p, { dir: true, mode: 0o40000 | mode, size: 0, mtime: Date.now() })
+      cb(0)
+    },
+    create: (p, mode, cb) => {
+      nodes.set(p, { dir: false, mode: 0o100000 | (mode & 0o7777), size: 0, mtime: Date.now() })
+      cb(0, 1)
+    },
+    open: (p, _flags, cb) => (nodes.has(p) ? cb(0, 1) : cb(ENOENT)),
+    write: (p, _fd, _buf, len, pos, cb) => {
+      const n = nodes.get(p)
+      if (n) n.size = Math.max(n.size, pos + len)
+      cb(len)
+    },
+    read: (p, _fd, _buf, len, pos, cb) => cb(Math.max(0, Math.min(len, (nodes.get(p)?.size ?? 0) - pos))),
+    truncate: (p, size, cb) => {
+      const n = nodes.get(p)
+      if (n) n.size = size
+      cb(n ? 0 : ENOENT)
+    },
+    ftruncate: (p, _fd, size, cb) => {
+      const n = nodes.get(p)
+      if (n) n.size = size
+      cb(n ? 0 : ENOENT)
+    },
+    utimens: (_p, _a, _m, cb) => cb(0),
+    chmod: (_p, _m, cb) => cb(0),
+    flush: (_p, _fd, cb) => cb(0),
+    fsync: (_p, _d, _fd, cb) => cb(0),
+    release: (_p, _fd, cb) => cb(0),
+    unlink: (p, cb) => cb(nodes.delete(p) ? 0 : ENOENT),
+  }
+}
+
+async function mountCeiling(dir: string): Promise<() => Promise<void>> {
+  const fuse = new CeilingFuse(dir, ceilingOps(), { timeout: false })
+  await new Promise<void>((res, rej) => fuse.mount((e) => (e ? rej(e) : res())))
+  return () => new Promise<void>((res, rej) => fuse.unmount((e) => (e ? rej(e) : res())))
+}
+
+const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1))
+
+async function main(): Promise<void> {
+  if (!existsSync('/dev/fuse')) {
+    console.log('fuse-mount: /dev/fuse is missing; nothing to measure')
+    return
+  }
+  const root = mkdtempSync(join(tmpdir(), 'bt-bench-fuse-'))
+  const results: Record<'ceiling' | 'disk' | 'ours', Row | undefined> = {
+    ceiling: undefined,
+    disk: undefined,
+    ours: undefined,
+  }
+  try {
+    const ceilingDir = join(root, 'ceiling')
+    mkdirSync(ceilingDir)
+    const unmountCeiling = await mountCeiling(ceilingDir)
+    try {
+      results.ceiling = await load(ceilingDir)
+    } finally {
+      await unmountCeiling()
+    }
+
+    const diskDir = join(root, 'disk')
+    mkdirSync(diskDir)
+    results.disk = await load(diskDir)
+
+    const mnt = join(root, 'mnt')
+    mkdirSync(mnt)
+    const volume = await openDiskVolume({
+      dir: join(root, 'data'),
+      nodeId: 'bench',
+      key: randomBytes(32),
+      runtime: systemRuntime(),
+    })
+    const mount = await mountVolume(volume, mnt, { name: 'bench' })
+    try {
+      results.ours = await load(mnt)
+    } finally {
+      await mount.unmount({ lazy: true })
+      await volume.close()
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+  }
+
+  const { ceiling, disk, ours } = results as Record<string, Row>
+  const rows: [string, keyof Row][] = [
+    [`create ${opts.files[0]} x 4 KiB files (files/s)`, 'createPerSec'],
+    [`stat of them (ops/s)`, 'statPerSec'],
+    [`sequential write ${opts['big-mib'][0]} MiB + close (MB/s)`, 'writeMBps'],
+    [`sequential read, fresh open (MB/s)`, 'readMBps'],
+    [`random 4 KiB reads (ops/s)`, 'randomReadPerSec'],
+  ]
+  console.log('| row | Blocktree mount | no-op FUSE ceiling | local disk | mount / ceiling |')
+  console.log('| --- | ---: | ---: | ---: | ---: |')
+  for (const [label, k] of rows) {
+    const pct = (100 * ours![k]) / ceiling![k]
+    console.log(
+      `| ${label} | ${fmt(ours![k])} | ${fmt(ceiling![k])} | ${fmt(disk![k])} | ${pct.toFixed(0)}% |`,
+    )
+  }
+}
+
+await main()

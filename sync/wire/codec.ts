@@ -184,6 +184,7 @@ function fail(msg: string): never {
 
 class Writer {
   private buf: Uint8Array
+  private view: Buffer | undefined
   private pos = 0
   constructor(size: number) {
     this.buf = new Uint8Array(size)
@@ -238,7 +239,10 @@ class Writer {
     const ok = len === 16 ? isTreeId(s) : isId64(s)
     if (!ok) fail(`${what} must be ${len * 2} lower-case hex chars`)
     this.room(len)
-    this.buf.set(Buffer.from(s, 'hex'), this.pos)
+    // Written in place through a Buffer view of the output: no temporary per id.
+    if (this.view?.buffer !== this.buf.buffer)
+      this.view = Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength)
+    this.view.write(s, this.pos, len, 'hex')
     this.pos += len
   }
   role(r: Role): void {
@@ -399,7 +403,11 @@ function toHexStr(b: Uint8Array): string {
 class Reader {
   private pos = 0
   type = ''
-  constructor(private readonly buf: Uint8Array) {}
+  /** The frame as a Buffer (same memory), for hex without a temporary per id. */
+  private readonly view: Buffer
+  constructor(private readonly buf: Uint8Array) {
+    this.view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
+  }
 
   bad(reason: string): never {
     malformed(this.type ? `${this.type}: ${reason}` : reason)
@@ -460,7 +468,9 @@ class Reader {
     }
   }
   hex(len: number, what: string): string {
-    return toHexStr(this.fixed(len, what))
+    this.need(len, what)
+    this.pos += len
+    return this.view.toString('hex', this.pos - len, this.pos)
   }
   role(): Role {
     const b = this.u8('role')

@@ -7,9 +7,14 @@
  * retried with exponential backoff (1 s doubling to 60 s, with jitter from
  * the runtime), reset when it connects, so a restarted peer or a network
  * change is repaired by itself.
+ *
+ * With `connectedOver`, a member is kept connected over EVERY transport that
+ * can reach it, not just one: the engine sends chunks over a Hyperswarm
+ * connection when one exists (iroh's JS binding is the slow path for bulk,
+ * DESIGN.md), so an iroh connection alone must not stop the Hyperswarm dial.
  */
 import type { Runtime } from '../sync/runtime.js'
-import type { Connection, PeerAddress, Transport } from '../sync/transport/types.js'
+import type { Connection, PeerAddress, Transport, TransportKind } from '../sync/transport/types.js'
 
 const ROUND_MS = 1000
 const MIN_BACKOFF_MS = 1000
@@ -23,6 +28,12 @@ export interface MemberDialerOptions {
   wanted: () => Iterable<string>
   /** Nodes with a live connection now. */
   connected: () => Set<string>
+  /**
+   * Transports with a live connection to each node now. When given, every
+   * transport able to reach a member is dialled until it has a connection
+   * over each (backoff per node and transport), and every one is attached.
+   */
+  connectedOver?: () => Map<string, Set<TransportKind>>
   /** Known dial hints of a node. */
   addresses: (node: string) => string[]
   attach: (conn: Connection) => void
@@ -69,8 +80,14 @@ export class MemberDialer {
   private round(): void {
     const now = this.o.runtime.clock.now()
     const connected = this.o.connected()
+    const over = this.o.connectedOver?.()
     for (const node of this.o.wanted()) {
-      if (node === this.o.nodeId || this.inflight.has(node)) continue
+      if (node === this.o.nodeId) continue
+      if (over) {
+        this.roundEach(node, over.get(node), now)
+        continue
+      }
+      if (this.inflight.has(node)) continue
       if (connected.has(node)) {
         this.backoff.delete(node)
         continue
@@ -81,6 +98,57 @@ export class MemberDialer {
     }
   }
 
+  /** One transport at a time: each that can reach `node` and has no connection to it. */
+  private roundEach(node: string, live: Set<TransportKind> | undefined, now: number): void {
+    const addrs = this.o.addresses(node)
+    for (const t of this.o.transports()) {
+      const key = `${node}/${t.kind}`
+      if (live?.has(t.kind)) {
+        this.backoff.delete(key)
+        continue
+      }
+      if (this.inflight.has(key) || (t.kind === 'iroh' && !addrs.some((a) => a.startsWith('iroh:')))) continue
+      const b = this.backoff.get(key)
+      if (b && now < b.next) continue
+      // Quiet when another transport reaches the node: only a node reachable over nothing is news.
+      void this.dialOne(node, t, addrs, key, (live?.size ?? 0) === 0)
+    }
+  }
+
+  private async dialOne(
+    node: string,
+    t: Transport,
+    addrs: string[],
+    key: string,
+    loud: boolean,
+  ): Promise<void> {
+    this.inflight.add(key)
+    try {
+      const conn = await t.dial({ node, addrs })
+      if (this.closed) {
+        conn.close('node shutting down')
+        return
+      }
+      this.backoff.delete(key)
+      this.o.attach(conn)
+    } catch (e) {
+      this.backOff(
+        key,
+        loud ? `cannot reach ${node.slice(0, 8)} over ${t.kind} yet (${reason(e)})` : undefined,
+      )
+    } finally {
+      this.inflight.delete(key)
+    }
+  }
+
+  private backOff(key: string, say: string | undefined): void {
+    const prev = this.backoff.get(key)?.delay ?? 0
+    const delay = Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, prev * 2))
+    const jitter = (this.o.runtime.random.bytes(1)[0]! / 255) * 0.25 * delay
+    this.backoff.set(key, { next: this.o.runtime.clock.now() + delay + jitter, delay })
+    if (!prev && say) this.o.log(`${say}; retrying with backoff`)
+  }
+
   private async dial(node: string): Promise<void> {
     this.inflight.add(node)
     const peer: PeerAddress = { node, addrs: this.o.addresses(node) }
@@ -89,7 +157,14 @@ export class MemberDialer {
       .filter((t) => t.kind !== 'iroh' || peer.addrs.some((a) => a.startsWith('iroh:')))
     try {
       if (candidates.length === 0) throw new Error('no address known')
-      const conn = await Promise.any(candidates.map((t) => t.dial(peer)))
+      const dials = candidates.map((t) => t.dial(peer))
+      const conn = await Promise.any(dials)
+      // A connection that lost the race would stay open unused: close it.
+      for (const d of dials)
+        d.then(
+          (c) => c !== conn && c.close('duplicate'),
+          () => {},
+        )
       if (this.closed) {
         conn.close('node shutting down')
         return
@@ -97,11 +172,8 @@ export class MemberDialer {
       this.backoff.delete(node)
       this.o.attach(conn)
     } catch (e) {
-      const prev = this.backoff.get(node)?.delay ?? 0
-      const delay = Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, prev * 2))
-      const jitter = (this.o.runtime.random.bytes(1)[0]! / 255) * 0.25 * delay
-      this.backoff.set(node, { next: this.o.runtime.clock.now() + delay + jitter, delay })
-      if (!prev) this.o.log(`cannot reach ${node.slice(0, 8)} yet (${reason(e)}); retrying with backoff`)
+      const first = !this.backoff.has(node)
+      this.backOff(node, first ? `cannot reach ${node.slice(0, 8)} yet (${reason(e)})` : undefined)
     } finally {
       this.inflight.delete(node)
     }

@@ -66,6 +66,8 @@ export class LinkNetwork {
   private readonly busyUntil = new Map<string, number>()
   /** node -> partition group; nodes in different groups cannot talk. Empty: no partition. */
   private group = new Map<string, number>()
+  /** Nodes cut off from everyone (an offline editing burst), independent of partitions. */
+  private readonly isolated = new Set<string>()
   /** Bytes sent per bucket of virtual time (for the report's message volume). */
   readonly volume: number[] = []
   bucketMs = 1000
@@ -81,9 +83,13 @@ export class LinkNetwork {
     this.endpoints.set(node, receive)
   }
 
-  /** Stop receiving: datagrams in flight to `node` are lost (a crashed or stopped node). */
-  detach(node: string): void {
-    this.endpoints.delete(node)
+  /**
+   * Stop receiving: datagrams in flight to `node` are lost (a crashed or
+   * stopped node). With `receive`, only if that is still the attached endpoint
+   * (a late close of an old incarnation must not cut off the new one).
+   */
+  detach(node: string, receive?: Receiver): void {
+    if (receive === undefined || this.endpoints.get(node) === receive) this.endpoints.delete(node)
   }
 
   isUp(node: string): boolean {
@@ -107,7 +113,19 @@ export class LinkNetwork {
   }
 
   canReach(a: string, b: string): boolean {
+    if (this.isolated.has(a) || this.isolated.has(b)) return false
     return (this.group.get(a) ?? 0) === (this.group.get(b) ?? 0)
+  }
+
+  /** Cut one node off (true) or reconnect it (false). */
+  isolate(node: string, on: boolean): void {
+    if (on) this.isolated.add(node)
+    else this.isolated.delete(node)
+  }
+
+  /** Reconnect every isolated node. */
+  rejoinAll(): void {
+    this.isolated.clear()
   }
 
   /** Put a datagram on the link from `d.from` to `d.to`. */

@@ -86,7 +86,7 @@ export class SimNet {
   /** A transport for one incarnation of `node` (attaches it to the network). */
   transport(node: string, rng: Rng): SimTransport {
     const t = new SimTransport(this, node, rng)
-    this.links.attach(node, (d) => t.receive(d))
+    this.links.attach(node, t.endpoint)
     return t
   }
 }
@@ -98,6 +98,8 @@ export class SimTransport implements Transport, StreamHost {
   private dialCount = 0
   private readonly tag: string
   private down = false
+  /** This transport's receiver on the datagram network. */
+  readonly endpoint = (d: Datagram) => this.receive(d)
 
   constructor(
     readonly net: SimNet,
@@ -142,7 +144,7 @@ export class SimTransport implements Transport, StreamHost {
     if (this.down) return
     for (const c of [...this.conns.values()]) c.close('transport closed')
     this.down = true
-    this.net.links.detach(this.nodeId)
+    this.net.links.detach(this.nodeId, this.endpoint)
   }
 
   /** A crash: every connection vanishes without a word to the remote, and no listener hears of it. */
@@ -150,7 +152,7 @@ export class SimTransport implements Transport, StreamHost {
     this.down = true
     for (const c of this.conns.values()) c.vanish()
     this.conns.clear()
-    this.net.links.detach(this.nodeId)
+    this.net.links.detach(this.nodeId, this.endpoint)
   }
 
   /** A datagram from the network. */

@@ -173,7 +173,8 @@ export class NodeRuntime implements Runtime {
   private dead = false
 
   constructor(sched: Scheduler, node: string, rng: Rng) {
-    this.clock = { now: () => sched.now() }
+    // Whole milliseconds, like Date.now() (signed entries refuse fractions).
+    this.clock = { now: () => Math.floor(sched.now()) }
     this.random = { bytes: (n) => rng.bytes(n) }
     this.timers = {
       setTimeout: (fn, ms) => {

@@ -141,6 +141,12 @@ export class SimConnection implements Connection {
 
   onFrame(listener: (frame: Uint8Array) => void): void {
     this.listener = listener
+    // Queued frames go out on a later microtask, not inside this call (as the
+    // other transports do): callers set up their own state right after.
+    if (this.backlog.length > 0) queueMicrotask(() => this.flushBacklog())
+  }
+
+  private flushBacklog(): void {
     const queued = this.backlog
     this.backlog = []
     this.backlogBytes = 0
@@ -153,7 +159,8 @@ export class SimConnection implements Connection {
   }
 
   onClose(listener: (info: CloseInfo) => void): void {
-    if (this.closeInfo) listener(this.closeInfo)
+    const info = this.closeInfo
+    if (info) queueMicrotask(() => listener(info))
     else this.closeListeners.push(listener)
   }
 
@@ -232,7 +239,7 @@ export class SimConnection implements Connection {
   private deliver(f: Uint8Array): void {
     this.h.counters.framesDelivered++
     this.bytesIn += f.length
-    if (!this.listener) {
+    if (!this.listener || this.backlog.length > 0) {
       this.backlog.push(f)
       this.backlogBytes += f.length
       return

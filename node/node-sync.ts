@@ -20,6 +20,7 @@ import { type Signer, signerFromSeed } from '../sync/wire/ed25519.js'
 import type { Role } from '../sync/wire/messages.js'
 import type { Ticket } from '../sync/wire/ticket.js'
 import type { TreeInfo, TreeRole } from './api-types.js'
+import { ChunkCache } from './chunk-cache.js'
 import { InviteStore } from './invites.js'
 import { SqliteMemberLogStore } from './members.js'
 import { NodeError } from './node-error.js'
@@ -84,6 +85,8 @@ export class NodeSync implements SyncApi {
   readonly invites: InviteStore
   readonly pinStore: PinStore
   readonly peerStore: PeerStore
+  /** The cache of on-demand trees (limits set and enforced by the daemon's replication). */
+  readonly cache = new ChunkCache()
   private readonly logs = new Map<string, MemberLog>()
   private replicator: Replicator | undefined
   private readonly signer: Signer

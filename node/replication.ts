@@ -45,7 +45,9 @@ export class Replication implements Replicator {
   private readonly engine: SyncEngine
   private readonly transports: Transport[] = []
   private readonly dialer: MemberDialer
-  private readonly trees = new Map<string, { name: string; members: () => string[] }>()
+  private readonly trees = new Map<string, { name: string; members: () => string[]; replica: ReplicaTree }>()
+  private evictTimer: { cancel(): void } | undefined
+  private evicting = false
   private readonly topics = new Map<string, Uint8Array>()
   private closed = false
 
@@ -75,7 +77,8 @@ export class Replication implements Replicator {
         for (const p of e.peers)
           if (p.node !== o.node.nodeId) sync.peerStore.record(p.node, p.addrs, 'exchange', now)
         this.dialer.poke()
-      } else if (e.type === 'rejected') o.log(`refused ${e.node.slice(0, 8)}: ${e.code} ${e.reason}`)
+      } else if (e.type === 'chunk') this.scheduleEviction()
+      else if (e.type === 'rejected') o.log(`refused ${e.node.slice(0, 8)}: ${e.code} ${e.reason}`)
       else if (e.type === 'peer-open')
         o.log(`peer ${e.node.slice(0, 8)} opened ${this.nameOf(e.tree)} over ${e.transport}`)
     })
@@ -85,6 +88,9 @@ export class Replication implements Replicator {
       transports: () => this.transports,
       wanted: () => this.wantedPeers(),
       connected: () => new Set(this.engine.peers().map((p) => p.node)),
+      // Keep a connection per transport: chunks prefer Hyperswarm when both run (DESIGN.md).
+      connectedOver: () =>
+        new Map(this.engine.peers().map((p) => [p.node, new Set(p.connections.map((c) => c.transport))])),
       addresses: (node) => this.addressesOf(node),
       attach: (conn) => this.attach(conn),
       log: o.log,
@@ -101,6 +107,8 @@ export class Replication implements Replicator {
       `replication: ${this.transports.map((t) => t.kind).join(' + ') || 'no transport'} (network ${this.o.config.network}); listening on ${addrs.join(' ') || '(nothing)'}`,
     )
     for (const t of await this.o.node.treeList()) await this.addTree(t.name)
+    if (this.o.config.cacheSize !== undefined) this.o.node.sync.cache.limit = this.o.config.cacheSize
+    this.scheduleEviction()
     this.dialer.start()
   }
 
@@ -130,6 +138,7 @@ export class Replication implements Replicator {
     this.trees.set(rec.id, {
       name: rec.name,
       members: () => membership.members().map((m) => m.node),
+      replica,
     })
     membership.onChange(() => this.dropRevoked(rec.id))
     for (const t of this.transports) {
@@ -176,9 +185,39 @@ export class Replication implements Replicator {
     this.dialer.poke()
   }
 
+  /** Enforce the cache size of on-demand trees (coalesced: at most once a second). */
+  private scheduleEviction(): void {
+    if (this.evictTimer || this.closed) return
+    this.evictTimer = this.o.runtime.timers.setTimeout(() => {
+      this.evictTimer = undefined
+      void this.evict()
+    }, 1000)
+  }
+
+  private async evict(): Promise<void> {
+    if (this.evicting || this.closed) return
+    this.evicting = true
+    try {
+      const trees = [...this.trees.values()].map(({ replica: r }) => ({
+        id: r.id,
+        demand: r.fetchPolicy() === 'demand',
+        store: r.store,
+        pinned: () => r.pinned?.() ?? [],
+      }))
+      const r = await this.o.node.sync.cache.enforce(trees)
+      if (r.evicted > 0)
+        this.o.log(`cache: evicted ${r.evicted} chunks of on-demand trees (${r.before} -> ${r.after} bytes)`)
+    } catch (e) {
+      this.o.log(`cache: eviction failed: ${(e as Error).message}`)
+    } finally {
+      this.evicting = false
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.evictTimer?.cancel()
     this.dialer.close()
     await this.engine.close()
     await Promise.allSettled(this.transports.map((t) => t.close()))

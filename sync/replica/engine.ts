@@ -202,7 +202,7 @@ export class Engine implements SyncEngine {
       conn.close('node shutting down')
       return undefined
     }
-    const link = new PeerLink(conn, this.runtime, this.counters)
+    const link = new PeerLink(conn, this.nodeId, this.runtime, this.counters)
     this.links.add(link)
     conn.onFrame((frame) => this.onFrame(link, frame))
     conn.onClose((info) => this.linkClosed(link, info.reason))
@@ -450,7 +450,8 @@ export class Engine implements SyncEngine {
   private goLive(ch: Channel): void {
     ch.state = 'live'
     this.emit({ type: 'peer-open', node: ch.remote, tree: ch.entry.id, transport: ch.link.conn.transport })
-    startChannel(ch)
+    if (ch.entry.isSyncChannel(ch)) startChannel(ch)
+    else sendMembers(ch)
     this.sharePeersAll(ch.entry)
     ch.entry.fetcher.channelOpened()
   }
@@ -485,11 +486,17 @@ export class Engine implements SyncEngine {
 
   private dropChannel(ch: Channel, reason: string): void {
     const wasLive = ch.state === 'live'
+    const wasSync = wasLive && ch.entry.isSyncChannel(ch)
     ch.link.forget(ch.id)
     ch.entry.channels.delete(ch)
     ch.resetAll()
     ch.entry.fetcher.channelClosed(ch)
     if (wasLive) this.emit({ type: 'peer-close', node: ch.remote, tree: ch.entry.id, reason })
+    if (wasSync) {
+      // Another connection to the same node takes over the sync.
+      const next = ch.entry.syncChannels().find((c) => c.remote === ch.remote)
+      if (next) this.guard(`sync hand-over to ${ch.remote.slice(0, 8)}`, () => startChannel(next))
+    }
   }
 
   /** A connection whose last channel closed (and that has no join in progress) is closed. */
@@ -561,7 +568,7 @@ export class Engine implements SyncEngine {
       e.antiEntropyTimer = undefined
       if (this.trees.get(e.id) !== e || this.closed) return
       this.guard(`anti-entropy of tree ${e.id}`, () => {
-        const live = e.live()
+        const live = e.syncChannels()
         if (live.length > 0) {
           const r = this.runtime.random.bytes(4)
           const pick = ((r[0]! | (r[1]! << 8) | (r[2]! << 16) | (r[3]! << 24)) >>> 0) % live.length

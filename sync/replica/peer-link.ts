@@ -56,6 +56,8 @@ export class PeerLink {
 
   constructor(
     readonly conn: Connection,
+    /** This node's id. */
+    readonly localId: string,
     private readonly runtime: Runtime,
     private readonly counters: FrameCounters,
   ) {

@@ -142,11 +142,11 @@ export function markDirty(e: TreeEntry, shard: number): void {
   e.requestFlush()
 }
 
-/** Push every dirty shard to every live channel. */
+/** Push every dirty shard to every peer (on its sync channel). */
 export function flush(e: TreeEntry): void {
   const shards = [...e.dirty]
   e.dirty.clear()
-  for (const ch of e.live()) for (const s of shards) pushShard(ch, s)
+  for (const ch of e.syncChannels()) for (const s of shards) pushShard(ch, s)
 }
 
 /** One anti-entropy round with the peer on `ch`: shard summary, then every shard that has something to say. */

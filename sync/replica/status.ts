@@ -13,7 +13,7 @@ export function engineStatus(e: TreeEntry): TreeSyncStatus {
   if (state === 'synced') {
     const tree = e.r.tree
     if (e.fetcher.wanted > 0) state = 'syncing'
-    for (const ch of live) {
+    for (const ch of e.syncChannels()) {
       if (state !== 'synced') break
       const shards = new Set([...tree.shardIds(), ...ch.remoteShards])
       for (const s of shards) {

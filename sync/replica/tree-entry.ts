@@ -76,6 +76,27 @@ export class TreeEntry {
     return [...this.channels].filter((c) => c.state === 'live')
   }
 
+  /**
+   * The live channel per peer node that carries the tree's sync and gossip
+   * (a node may be connected over several transports; chunks may use any).
+   * Both ends pick the same one: best transport for small messages (iroh,
+   * then memory, then hyperswarm), then the channel opened by the lower node
+   * id, then the lower number.
+   */
+  syncChannels(): Channel[] {
+    const best = new Map<string, Channel>()
+    for (const c of this.live()) {
+      const cur = best.get(c.remote)
+      if (!cur || syncRank(c) < syncRank(cur)) best.set(c.remote, c)
+    }
+    return [...best.values()]
+  }
+
+  /** Whether `ch` is the sync channel to its node. */
+  isSyncChannel(ch: Channel): boolean {
+    return this.syncChannels().includes(ch)
+  }
+
   sent(bytes: number): void {
     this.bytesOut += bytes
     this.rateOut.add(bytes)
@@ -89,4 +110,14 @@ export class TreeEntry {
   touch(): void {
     this.lastActivity = this.runtime.clock.now()
   }
+}
+
+const TRANSPORT_RANK: Record<string, number> = { iroh: 0, memory: 1, hyperswarm: 2 }
+
+/** Order of channels to one node for carrying sync (lower first); the same on both ends. */
+function syncRank(c: Channel): number {
+  const t = TRANSPORT_RANK[c.link.conn.transport] ?? 3
+  const opener = c.mine ? c.link.localId : c.remote
+  const other = c.mine ? c.remote : c.link.localId
+  return t * 2 ** 40 + (opener < other ? 0 : 2 ** 39) + c.id
 }

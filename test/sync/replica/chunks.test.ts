@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { FsError } from '../../../node/errors.js'
+import type { Connection } from '../../../sync/transport/types.js'
 import { decodeMessage, encodeMessage } from '../../../sync/wire/codec.js'
 import { enc, pattern } from '../../node/helpers.js'
 import { connect, contents, FETCH_TIMEOUT_MS, filtered, readFile, settle, swarm } from './helpers.js'
@@ -144,4 +145,39 @@ test('an interrupted transfer resumes without asking again for chunks already st
     'only the missing ones were asked',
   )
   assert.deepEqual(await contents(b.volume), await contents(a.volume))
+})
+
+test('two connections to one node: sync runs on one (iroh before hyperswarm), chunks prefer hyperswarm, a close hands the sync over', async (t) => {
+  const { rt, nodes, close } = await swarm(['alice', 'bob'])
+  t.after(close)
+  const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]]
+  const sent: Record<string, Record<string, number>> = { iroh: {}, hyperswarm: {} }
+  const as = (kind: 'iroh' | 'hyperswarm', count: boolean) => (c: Connection) =>
+    filtered(
+      c,
+      (frame) => {
+        if (count) {
+          const type = decodeMessage(frame).type
+          sent[kind]![type] = (sent[kind]![type] ?? 0) + 1
+        }
+        return frame
+      },
+      kind,
+    )
+  const [irohA] = connect(a, b, as('iroh', true), as('iroh', false))
+  connect(a, b, as('hyperswarm', true), as('hyperswarm', false))
+  await settle(rt, nodes)
+  await a.volume.writeFile('/data.bin', pattern(500_000, 4))
+  await settle(rt, nodes)
+  assert.deepEqual(await b.store.missing(b.tree.resolve('/data.bin')!.content!.ref), [])
+  assert.ok((sent.iroh!.sync ?? 0) > 0)
+  assert.equal(sent.hyperswarm!.sync ?? 0, 0, 'no sync on the second connection')
+  assert.ok((sent.hyperswarm!.chunk ?? 0) > 0)
+  assert.equal(sent.iroh!.chunk ?? 0, 0, 'no chunk on iroh while hyperswarm is there')
+  irohA.close('test: iroh gone')
+  await settle(rt, nodes)
+  await a.volume.writeFile('/later.txt', enc('after the hand-over'))
+  await settle(rt, nodes)
+  assert.ok((sent.hyperswarm!.sync ?? 0) > 0)
+  assert.equal(Buffer.from(await readFile(b.volume, '/later.txt')).toString(), 'after the hand-over')
 })

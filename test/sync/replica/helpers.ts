@@ -15,7 +15,7 @@ import { createSyncEngine, type Engine } from '../../../sync/replica/engine.js'
 import type { Membership, ReplicaTree, SyncEngineOptions } from '../../../sync/replica/types.js'
 import { ManualRuntime } from '../../../sync/runtime.js'
 import { memoryPair } from '../../../sync/transport/memory.js'
-import type { CloseInfo, Connection } from '../../../sync/transport/types.js'
+import type { CloseInfo, Connection, TransportKind } from '../../../sync/transport/types.js'
 import type { Role } from '../../../sync/wire/messages.js'
 
 const { O_RDONLY } = constants
@@ -211,30 +211,36 @@ export async function swarm(
   return { rt, nodes, close }
 }
 
-/** Connect two nodes with a memory pair (`a` dials); `wrap` may interpose on a's side. */
+/** Connect two nodes with a memory pair (`a` dials); `wrap` / `wrapB` may interpose on a's / b's side. */
 export function connect(
   a: TestNode,
   b: TestNode,
   wrap?: (c: Connection) => Connection,
+  wrapB?: (c: Connection) => Connection,
 ): [Connection, Connection] {
   const [ca, cb] = memoryPair(a.id, b.id)
   const wa = wrap ? wrap(ca) : ca
+  const wb = wrapB ? wrapB(cb) : cb
   a.engine.attach(wa)
-  b.engine.attach(cb)
-  return [wa, cb]
+  b.engine.attach(wb)
+  return [wa, wb]
 }
 
 /**
  * A connection that passes `send` through `filter`: return the frame to
  * send (possibly changed) or undefined to drop it (as a lossy link would).
  */
-export function filtered(c: Connection, filter: (frame: Uint8Array) => Uint8Array | undefined): Connection {
+export function filtered(
+  c: Connection,
+  filter: (frame: Uint8Array) => Uint8Array | undefined,
+  transport: TransportKind = c.transport,
+): Connection {
   return {
     get remoteId() {
       return c.remoteId
     },
     get transport() {
-      return c.transport
+      return transport
     },
     get initiator() {
       return c.initiator

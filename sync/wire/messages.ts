@@ -27,8 +27,11 @@ export const LIMITS = {
   shards: 100_000,
   /** Highest shard number (inode ids carry their shard in at most 6 digits, sync/names.ts). */
   maxShard: 999_999,
-  /** Signed membership entries in one message. */
-  members: 4096,
+  /**
+   * Signed membership entries in one message: the whole log travels in one
+   * `members`/`welcome` (32,768 entries of at most 163 bytes fit in a frame).
+   */
+  members: 32_768,
   /** Peer addresses in one peer-exchange message. */
   peers: 256,
   /** Bytes of any text field (agent, reason, names). */

@@ -114,7 +114,7 @@ async function unmountDir(dir: string, lazy: boolean): Promise<void> {
         throw new MountError(
           'EBUSY',
           dir,
-          'files are open or a process works in it (close them, or unmount lazily)',
+          'busy: files are open or a process works in it (close them, or unmount lazily)',
         )
       throw new MountError('EFUSE', dir, msg)
     }

@@ -23,3 +23,6 @@ export const MIB = 1024 * 1024
 
 /** Seconds since `t0` (a performance.now() value). */
 export const since = (t0: number) => (performance.now() - t0) / 1000
+
+/** Bytes as KiB or MiB with one decimal. */
+export const size = (b: number) => (b < MIB ? `${(b / 1024).toFixed(1)} KiB` : `${(b / MIB).toFixed(1)} MiB`)

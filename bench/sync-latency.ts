@@ -79,4 +79,6 @@ async function run(transport: TransportChoice): Promise<void> {
   }
 }
 
-for (const transport of ['iroh', 'hyperswarm'] as TransportChoice[]) await run(transport)
+// --quick (the smoke test) runs one transport: the path is the same, the e2e tests cover both.
+const transports: TransportChoice[] = opts.quick ? ['iroh'] : ['iroh', 'hyperswarm']
+for (const transport of transports) await run(transport)

@@ -24,7 +24,7 @@ describe('replication benchmarks --quick', () => {
   })
   test('sync-metadata', () => {
     const out = runQuickBench('sync-metadata', 300_000)
-    for (const k of ['iroh', 'hyperswarm'])
+    for (const k of ['hyperswarm'])
       assert.match(out, new RegExp(`^${k}: fresh node has the metadata of 300 files in [\\d.]+ s`, 'm'))
   })
 })

@@ -32,18 +32,25 @@ export class WriteLedger {
   readonly writes: WriteRecord[] = []
   private readonly byIno = new Map<string, WriteRecord[]>()
 
-  /** Record a write acknowledged by node `node`'s volume; reads its ids from that node's tree. */
-  acknowledge(op: number, node: number, tree: AutomergePathTree, path: string, reader: boolean): WriteRecord {
-    const e = tree.resolve(path)
-    if (e?.kind !== 'file' || !e.content) throw new Error(`acknowledged write ${path} is not visible`)
-    const h = tree.history(e.ino, 1)[0]
-    if (!h) throw new Error(`acknowledged write ${path} has no history`)
+  /**
+   * Record a write of inode `ino` acknowledged by node `node`'s volume. Its
+   * ids come from that node's history (its latest own write of the inode),
+   * not from the name: while the write waited (a chunk fetch), the file may
+   * have been renamed, or a concurrent remote write may hold the name.
+   */
+  acknowledge(op: number, node: number, tree: AutomergePathTree, ino: string, reader: boolean): WriteRecord {
+    const h = tree
+      .history(ino, 64)
+      .find((r) => r.node === tree.nodeId && (r.op === 'write' || r.op === 'create'))
+    if (!h) throw new Error(`acknowledged write of ${ino} has no history`)
+    const content = tree.contentAt(ino, h.version)
+    if (!content) throw new Error(`acknowledged write of ${ino} has no content at ${h.version}`)
     const rec: WriteRecord = {
       op,
       node,
-      path,
-      ino: e.ino,
-      write: e.content.write,
+      path: h.path,
+      ino,
+      write: content.write,
       change: h.version,
       reader,
       supersededBy: [],

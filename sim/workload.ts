@@ -187,9 +187,9 @@ export class Workload {
       case 'create': {
         const path = join(this.dirs.pick(this.rng) ?? '/', `f${op}.txt`)
         const data = this.content(op, node.index)
-        await v.writeFile(path, data, { exclusive: true })
+        const attr = await v.writeFile(path, data, { exclusive: true })
         if (!alive()) return false
-        this.ledger.acknowledge(op, node.index, tree, path, reader)
+        this.ledger.acknowledge(op, node.index, tree, attr.id, reader)
         this.files.add(path)
         return true
       }
@@ -198,7 +198,8 @@ export class Workload {
         const path = this.files.pick(this.rng)
         if (!path) return false
         const before = tree.resolve(path)
-        const seen = before ? this.ledger.seenBy(tree, before.ino) : []
+        if (before?.kind !== 'file') return false
+        const seen = this.ledger.seenBy(tree, before.ino)
         if (kind === 'write' && this.rng.chance(0.5)) {
           await v.writeFile(path, this.content(op, node.index))
         } else {
@@ -212,12 +213,7 @@ export class Workload {
           }
         }
         if (!alive()) return false
-        const rec = this.ledger.acknowledge(op, node.index, tree, path, reader)
-        // Only writes of the same inode supersede (a write to a new file at the path does not).
-        this.ledger.supersede(
-          seen.filter((w) => w.ino === rec.ino),
-          rec,
-        )
+        this.ledger.supersede(seen, this.ledger.acknowledge(op, node.index, tree, before.ino, reader))
         return true
       }
       case 'rename':

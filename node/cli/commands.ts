@@ -8,6 +8,7 @@ import { runCat, runLs, runMkdir, runMv, runRm, runStat } from './cmd-files.js'
 import { INIT_FLAGS, KEY_COMMANDS, runInit } from './cmd-key.js'
 import { MOUNT_COMMANDS, MOUNT_FLAG } from './cmd-mount.js'
 import { runDown, runStatus, runUp } from './cmd-node.js'
+import { SIM_COMMAND } from './cmd-sim.js'
 import { runDf, runGc, runVerify } from './cmd-store.js'
 import { SYNC_COMMANDS } from './cmd-sync-commands.js'
 import { runConflicts, runLog, runResolve, runTreeCreate, runTreeList } from './cmd-trees.js'
@@ -16,7 +17,7 @@ import { runGet } from './get.js'
 import { runPut } from './put.js'
 import { UP_REPLICATION_FLAGS } from './up-flags.js'
 
-export type Group = 'node' | 'trees' | 'sharing' | 'files' | 'history' | 'store'
+export type Group = 'node' | 'trees' | 'sharing' | 'files' | 'history' | 'store' | 'sim'
 
 export const GROUPS: { id: Group; title: string }[] = [
   { id: 'node', title: 'Node' },
@@ -25,6 +26,7 @@ export const GROUPS: { id: Group; title: string }[] = [
   { id: 'files', title: 'Files (paths are TREE:/path)' },
   { id: 'history', title: 'History and conflicts' },
   { id: 'store', title: 'Store' },
+  { id: 'sim', title: 'Simulation' },
 ]
 
 export interface Command extends CommandShape {
@@ -311,6 +313,7 @@ export const COMMANDS: Command[] = [
     run: runGc,
   },
   ...KEY_COMMANDS,
+  SIM_COMMAND,
 ]
 
 /** Find a command from the leading words of the command line. */

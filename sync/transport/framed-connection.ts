@@ -1,29 +1,56 @@
 /**
- * A `Connection` over one byte stream in the format of framing.ts: writes
- * serialized in order, a close record carrying the reason before the link
- * is torn down, incoming bytes parsed as they arrive, and reading paused
- * while more than RECV_QUEUE_LIMIT bytes of frames wait for a listener (so
- * a peer cannot fill our memory faster than we consume). The iroh and
- * Hyperswarm transports subclass it with how bytes are written and how the
- * link is torn down.
+ * A `Connection` over one byte stream in the format of framing.ts, shared
+ * by the iroh and Hyperswarm transports (subclasses say how bytes are
+ * written and how the link is torn down, and feed what they read to
+ * `received`).
+ *
+ * Flow control is ours, not the link's: Hyperswarm's UDX streams keep
+ * accepting data whether or not the application reads, so a peer could fill
+ * our memory. Each side may have at most WINDOW bytes of frames not yet
+ * consumed by the remote's listener when it starts a frame (so at most
+ * WINDOW + MAX_FRAME outstanding); the receiver returns credit as its
+ * listener consumes frames. A sender that awaits each send therefore runs
+ * at most that far ahead, and a receiver that sees more outstanding closes
+ * the connection. Credit records jump the queue of waiting frames (never
+ * splitting one), so two sides blocked on each other's credit cannot
+ * deadlock. Reading from the link never pauses, so credit and close
+ * records always get through.
  */
 import type { Timers } from '../runtime.js'
 import { BaseConnection, ConnectionClosedError } from './base-connection.js'
-import { closeRecord, Deframer, frameHeader, STREAM_MAGIC } from './framing.js'
-import type { TransportKind } from './types.js'
+import { closeRecord, creditRecord, Deframer, frameHeader, STREAM_MAGIC } from './framing.js'
+import { MAX_FRAME, type TransportKind } from './types.js'
 
-export type TeardownMode = 'flushed' | 'remote' | 'abort'
-
-/** Received frames waiting for a listener before reading pauses. */
-export const RECV_QUEUE_LIMIT = 1024 * 1024
+/** Bytes of frames a sender may have unconsumed by the remote before it waits for credit. */
+export const WINDOW = 4 * 1024 * 1024
+/** Credit is returned once this many consumed bytes have accumulated. */
+const CREDIT_BATCH = WINDOW / 4
 /** Frames up to this size go out with their header in one write. */
 const COALESCE = 64 * 1024
 
+export type TeardownMode = 'flushed' | 'remote' | 'abort'
+
+interface QueuedFrame {
+  parts: Uint8Array[]
+  /** Bytes counted against the window (0 for records exempt from it). */
+  size: number
+  resolve(): void
+  reject(e: Error): void
+}
+
 export abstract class FramedConnection extends BaseConnection {
   private readonly deframer = new Deframer()
-  private tail: Promise<void> = Promise.resolve()
+  private readonly control: Uint8Array[] = []
+  private readonly frames: QueuedFrame[] = []
+  private pumping = false
+  /** Our frame bytes the remote has not yet credited. */
+  private outstanding = 0
+  /** Remote frame bytes received and not yet credited back. */
+  private owed = 0
+  /** Of `owed`, bytes our listener has consumed (credit to send). */
+  private consumed = 0
   private tornDown = false
-  private paused = false
+  private linkBroken: string | undefined
 
   constructor(
     remoteId: string,
@@ -45,39 +72,51 @@ export abstract class FramedConnection extends BaseConnection {
    * us to end the link); 'abort' when the link failed or a flush timed out.
    */
   protected abstract teardown(reason: string, how: TeardownMode): void
-  /** Stop reading from the link until `resumeReading`. */
-  protected abstract pauseReading(): void
-  protected abstract resumeReading(): void
 
   /** Start the stream: our magic goes out first. Subclasses call it once the link is up. */
-  protected begin(): Promise<void> {
-    return this.enqueue([STREAM_MAGIC])
-  }
-
-  protected get readingPaused(): boolean {
-    return this.paused
+  protected begin(): void {
+    this.control.push(STREAM_MAGIC)
+    this.pump()
   }
 
   protected write(frame: Uint8Array): Promise<void> {
+    let parts: Uint8Array[]
     if (frame.length <= COALESCE) {
       const one = new Uint8Array(4 + frame.length)
       one.set(frameHeader(frame.length), 0)
       one.set(frame, 4)
-      return this.enqueue([one])
-    }
-    return this.enqueue([frameHeader(frame.length), frame])
+      parts = [one]
+    } else parts = [frameHeader(frame.length), frame]
+    return new Promise((resolve, reject) => {
+      this.frames.push({ parts, size: frame.length, resolve, reject })
+      this.pump()
+    })
   }
 
-  private enqueue(parts: Uint8Array[]): Promise<void> {
-    const p = this.tail.then(async () => {
-      for (const part of parts) await this.writeBytes(part)
-    })
-    this.tail = p.catch(() => {})
-    return p.catch((e: unknown) => {
-      const reason = e instanceof Error ? e.message : String(e)
-      this.linkFailed(reason)
-      throw new ConnectionClosedError(this.closeInfo?.reason ?? reason)
-    })
+  /** Write queued records in order: control records first, frames while the window allows. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return
+    this.pumping = true
+    try {
+      for (;;) {
+        if (this.linkBroken !== undefined) return
+        const ctl = this.control.shift()
+        if (ctl) {
+          await this.writeBytes(ctl)
+          continue
+        }
+        const next = this.frames[0]
+        if (!next || (next.size > 0 && this.outstanding >= WINDOW)) return
+        this.frames.shift()
+        this.outstanding += next.size
+        for (const part of next.parts) await this.writeBytes(part)
+        next.resolve()
+      }
+    } catch (e) {
+      this.linkFailed(e instanceof Error ? e.message : String(e))
+    } finally {
+      this.pumping = false
+    }
   }
 
   protected shutdown(reason: string): void {
@@ -89,47 +128,75 @@ export abstract class FramedConnection extends BaseConnection {
       this.release(reason, how)
     }
     const timer = this.timers.setTimeout(() => finish('abort'), this.closeGraceMs)
-    this.tail
-      .then(() => this.writeBytes(closeRecord(reason)))
-      .then(
-        () => finish('flushed'),
-        () => finish('abort'),
-      )
+    // After the frames already queued (they were sent before the close), exempt from the window.
+    this.frames.push({
+      parts: [closeRecord(reason)],
+      size: 0,
+      resolve: () => finish('flushed'),
+      reject: () => finish('abort'),
+    })
+    this.pump()
   }
 
   /** Bytes arrived from the link. */
   protected received(piece: Uint8Array): void {
-    if (this.closed) return
+    if (this.tornDown) return
     for (const ev of this.deframer.push(piece)) {
-      if (ev.type === 'frame') this.deliver(ev.frame)
-      else if (ev.type === 'close') {
-        this.ended(ev.reason || 'closed by remote')
-        this.release(ev.reason, 'remote')
-      } else this.close(ev.reason)
-      if (this.closed) return
-    }
-    if (!this.paused && this.queuedBytes > RECV_QUEUE_LIMIT) {
-      this.paused = true
-      this.pauseReading()
+      switch (ev.type) {
+        case 'frame':
+          // After a local close frames are dropped, but credit still lets our queued frames out.
+          if (this.closed) break
+          this.owed += ev.frame.length
+          if (this.owed > WINDOW + MAX_FRAME) {
+            this.close(`flow control: remote sent ${this.owed} bytes beyond its credit`)
+            return
+          }
+          this.deliver(ev.frame)
+          break
+        case 'credit':
+          this.outstanding = Math.max(0, this.outstanding - ev.bytes)
+          this.pump()
+          break
+        case 'close':
+          this.ended(ev.reason || 'closed by remote')
+          this.release(ev.reason, 'remote')
+          return
+        case 'error':
+          this.close(ev.reason)
+          return
+      }
     }
   }
 
   /** The link ended or failed without a close record. */
   protected linkFailed(reason: string): void {
+    if (this.linkBroken === undefined) this.linkBroken = reason
     this.ended(reason)
+    const err = new ConnectionClosedError(this.closeInfo?.reason ?? reason)
+    for (const f of this.frames.splice(0)) f.reject(err)
     this.release(reason, 'abort')
   }
 
-  protected override taken(_bytes: number): void {
-    if (this.paused && this.queuedBytes <= RECV_QUEUE_LIMIT / 2) {
-      this.paused = false
-      this.resumeReading()
+  protected override taken(bytes: number): void {
+    this.consumed += bytes
+    if (this.consumed >= CREDIT_BATCH) {
+      const n = this.consumed
+      this.consumed = 0
+      this.owed -= n
+      this.control.push(creditRecord(n))
+      this.pump()
     }
   }
 
   private release(reason: string, how: TeardownMode): void {
     if (this.tornDown) return
     this.tornDown = true
+    if (how !== 'flushed') {
+      // Nothing more will be written: fail what still waits.
+      this.linkBroken ??= reason
+      const err = new ConnectionClosedError(this.closeInfo?.reason ?? reason)
+      for (const f of this.frames.splice(0)) f.reject(err)
+    }
     this.teardown(reason, how)
   }
 }

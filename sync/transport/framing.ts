@@ -4,10 +4,14 @@
  * Each direction starts with the 4 bytes `btf1` (a stream of another
  * protocol is refused at once; on iroh it also makes the stream visible to
  * the acceptor, which sees a QUIC stream only once bytes flow). Then
- * records, each a u32 big-endian length L:
+ * records, each starting with a u32 big-endian length L:
  * - 1 <= L <= MAX_FRAME: one frame of L bytes follows;
- * - L = 0: a close record: u16 big-endian byte length R <= 1024, then R bytes
- *   of UTF-8 reason; the sender writes nothing after it;
+ * - L = 0: a control record, one type byte then:
+ *   - 0 close: u16 big-endian byte length R <= 1024, R bytes of UTF-8
+ *     reason; the sender writes nothing after it;
+ *   - 1 credit: u32 big-endian N >= 1: the sender's listener consumed N more
+ *     bytes of frames (flow control, see framed-connection.ts);
+ *   - other types: the receiver closes the connection;
  * - L > MAX_FRAME: the receiver closes the connection (oversize frame).
  */
 import { MAX_FRAME } from './types.js'
@@ -23,6 +27,9 @@ export function frameHeader(length: number): Uint8Array {
   return h
 }
 
+const CONTROL_CLOSE = 0
+const CONTROL_CREDIT = 1
+
 /** A close record carrying `reason` (cut to MAX_REASON bytes on a character boundary). */
 export function closeRecord(reason: string): Uint8Array {
   let bytes = new TextEncoder().encode(reason)
@@ -32,16 +39,31 @@ export function closeRecord(reason: string): Uint8Array {
     while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--
     bytes = bytes.subarray(0, end)
   }
-  const out = new Uint8Array(6 + bytes.length)
+  const out = new Uint8Array(7 + bytes.length)
   const dv = new DataView(out.buffer)
   dv.setUint32(0, 0)
-  dv.setUint16(4, bytes.length)
-  out.set(bytes, 6)
+  dv.setUint8(4, CONTROL_CLOSE)
+  dv.setUint16(5, bytes.length)
+  out.set(bytes, 7)
   return out
 }
 
+/** A credit record: `bytes` (1 .. 2^32-1) more bytes of frames were consumed. */
+export function creditRecord(bytes: number): Uint8Array {
+  if (!(Number.isInteger(bytes) && bytes >= 1 && bytes <= 0xffffffff)) throw new RangeError(`credit ${bytes}`)
+  const out = new Uint8Array(9)
+  const dv = new DataView(out.buffer)
+  dv.setUint32(0, 0)
+  dv.setUint8(4, CONTROL_CREDIT)
+  dv.setUint32(5, bytes)
+  return out
+}
+
+const FIELD_SIZE = { magic: 4, header: 4, control: 1, credit: 4, reasonLength: 2 } as const
+
 export type DeframeEvent =
   | { type: 'frame'; frame: Uint8Array }
+  | { type: 'credit'; bytes: number }
   | { type: 'close'; reason: string }
   | { type: 'error'; reason: string }
 
@@ -51,7 +73,8 @@ export type DeframeEvent =
  * it ignores further input.
  */
 export class Deframer {
-  private state: 'magic' | 'header' | 'body' | 'reasonLength' | 'reason' | 'done' = 'magic'
+  private state: 'magic' | 'header' | 'control' | 'credit' | 'body' | 'reasonLength' | 'reason' | 'done' =
+    'magic'
   /** Bytes of a fixed-size field (magic, header, reason length) gathered so far. */
   private small = new Uint8Array(4)
   private smallHave = 0
@@ -65,8 +88,10 @@ export class Deframer {
       switch (this.state) {
         case 'magic':
         case 'header':
+        case 'control':
+        case 'credit':
         case 'reasonLength': {
-          const need = this.state === 'reasonLength' ? 2 : 4
+          const need = FIELD_SIZE[this.state]
           const take = Math.min(need - this.smallHave, piece.length - i)
           this.small.set(piece.subarray(i, i + take), this.smallHave)
           this.smallHave += take
@@ -112,7 +137,7 @@ export class Deframer {
     if (this.state === 'header') {
       const len = dv.getUint32(0)
       if (len === 0) {
-        this.state = 'reasonLength'
+        this.state = 'control'
         return undefined
       }
       if (len > MAX_FRAME) return this.fail(`frame of ${len} bytes over the ${MAX_FRAME}-byte limit`)
@@ -120,6 +145,19 @@ export class Deframer {
       this.bodyHave = 0
       this.state = 'body'
       return undefined
+    }
+    if (this.state === 'control') {
+      const type = this.small[0]!
+      if (type === CONTROL_CLOSE) this.state = 'reasonLength'
+      else if (type === CONTROL_CREDIT) this.state = 'credit'
+      else return this.fail(`unknown control record type ${type}`)
+      return undefined
+    }
+    if (this.state === 'credit') {
+      const n = dv.getUint32(0)
+      if (n === 0) return this.fail('credit record of 0 bytes')
+      this.state = 'header'
+      return { type: 'credit', bytes: n }
     }
     const rlen = dv.getUint16(0)
     if (rlen > MAX_REASON) return this.fail(`close reason of ${rlen} bytes over the ${MAX_REASON}-byte limit`)

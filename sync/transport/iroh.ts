@@ -213,7 +213,6 @@ function toArray(bytes: Uint8Array, from: number, to: number): number[] {
 }
 
 class IrohConnection extends FramedConnection {
-  private wake: (() => void) | undefined
   private resolveDone!: () => void
   /** Resolves once the QUIC connection is released. */
   readonly done = new Promise<void>((r) => {
@@ -231,14 +230,12 @@ class IrohConnection extends FramedConnection {
   }
 
   start(): void {
-    this.begin().catch(() => {})
+    this.begin()
     void this.readLoop()
   }
 
   private async readLoop(): Promise<void> {
     for (;;) {
-      if (this.closed) return
-      if (this.readingPaused) await new Promise<void>((r) => (this.wake = r))
       let piece: number[]
       try {
         piece = await this.bi.recv.read(READ_PIECE)
@@ -260,19 +257,10 @@ class IrohConnection extends FramedConnection {
     }
   }
 
-  protected pauseReading(): void {}
-
-  protected resumeReading(): void {
-    const w = this.wake
-    this.wake = undefined
-    w?.()
-  }
-
   protected teardown(reason: string, how: TeardownMode): void {
     const reasonBytes = Array.from(new TextEncoder().encode(reason.slice(0, 200)))
     const end = () => {
       this.qc.close(0n, reasonBytes)
-      this.resumeReading()
       this.resolveDone()
     }
     if (how !== 'flushed') {

@@ -18,8 +18,8 @@ export const MAX_FRAME = 8 * 1024 * 1024
 /**
  * How to reach a node. `node` is its id (64 lower-case hex chars: the Ed25519
  * public key). `addrs` are transport-specific dial hints, e.g.
- * `iroh:127.0.0.1:40123` (an iroh direct address) or `hs:<topic hex>` (find it
- * under a Hyperswarm topic); unknown schemes are ignored.
+ * `iroh:127.0.0.1:40123` (an iroh direct address) or `hs:<node id>` (reachable by key
+ * on the Hyperswarm DHT); unknown schemes are ignored.
  */
 export interface PeerAddress {
   node: string

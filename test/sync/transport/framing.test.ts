@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import {
   closeRecord,
+  creditRecord,
   type DeframeEvent,
   Deframer,
   frameHeader,
@@ -30,22 +31,39 @@ function feed(bytes: Uint8Array, pieceSizes: number[]): DeframeEvent[] {
 describe('stream framing', () => {
   const f1 = Uint8Array.of(1, 2, 3)
   const f2 = new Uint8Array(70_000).fill(9)
-  const stream = concat(STREAM_MAGIC, frameHeader(3), f1, frameHeader(f2.length), f2, closeRecord('bye ✓'))
+  const stream = concat(
+    STREAM_MAGIC,
+    frameHeader(3),
+    f1,
+    creditRecord(0x01020304),
+    frameHeader(f2.length),
+    f2,
+    closeRecord('bye ✓'),
+  )
 
-  test('frames and the close record parse the same whatever the piece sizes', () => {
+  test('frames, credit and the close record parse the same whatever the piece sizes', () => {
     for (const sizes of [[stream.length], [1], [3, 5, 7], [4096], [2, 65536]]) {
       const evs = feed(stream, sizes)
-      assert.equal(evs.length, 3, `pieces ${sizes}`)
+      assert.equal(evs.length, 4, `pieces ${sizes}`)
       assert.deepEqual(evs[0], { type: 'frame', frame: f1 })
-      assert.equal(evs[1]!.type, 'frame')
-      assert.deepEqual((evs[1] as { frame: Uint8Array }).frame, f2)
-      assert.deepEqual(evs[2], { type: 'close', reason: 'bye ✓' })
+      assert.deepEqual(evs[1], { type: 'credit', bytes: 0x01020304 })
+      assert.equal(evs[2]!.type, 'frame')
+      assert.deepEqual((evs[2] as { frame: Uint8Array }).frame, f2)
+      assert.deepEqual(evs[3], { type: 'close', reason: 'bye ✓' })
     }
   })
 
   test('nothing after a close record is parsed', () => {
     const evs = feed(concat(stream, frameHeader(1), Uint8Array.of(5)), [stream.length + 5])
-    assert.equal(evs.length, 3)
+    assert.equal(evs.length, 4)
+  })
+
+  test('unknown control records and zero credit are refused', () => {
+    const unknown = feed(concat(STREAM_MAGIC, Uint8Array.of(0, 0, 0, 0, 7)), [1])
+    assert.deepEqual(unknown, [{ type: 'error', reason: 'unknown control record type 7' }])
+    const zero = feed(concat(STREAM_MAGIC, Uint8Array.of(0, 0, 0, 0, 1, 0, 0, 0, 0)), [3])
+    assert.deepEqual(zero, [{ type: 'error', reason: 'credit record of 0 bytes' }])
+    assert.throws(() => creditRecord(0), RangeError)
   })
 
   test('a stream without the magic is refused', () => {
@@ -69,7 +87,7 @@ describe('stream framing', () => {
     const evs = feed(concat(STREAM_MAGIC, rec), [7])
     const reason = (evs[0] as { reason: string }).reason
     assert.equal(reason, 'a' + 'é'.repeat(MAX_REASON / 2 - 1))
-    const bad = concat(STREAM_MAGIC, Uint8Array.of(0, 0, 0, 0, 0x04, 0x01))
+    const bad = concat(STREAM_MAGIC, Uint8Array.of(0, 0, 0, 0, 0, 0x04, 0x01))
     assert.equal(feed(bad, [1])[0]!.type, 'error')
     assert.deepEqual(feed(concat(STREAM_MAGIC, closeRecord('')), [1]), [{ type: 'close', reason: '' }])
   })

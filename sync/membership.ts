@@ -120,6 +120,12 @@ export function signEntry(
 
 /** Decode an entry and check its signature; undefined when malformed or forged (never throws). */
 export function decodeEntry(bytes: Uint8Array): MemberEntry | undefined {
+  const e = parseEntry(bytes)
+  return e && verifyEntry(e) ? e : undefined
+}
+
+/** Decode an entry without checking its signature (cheap: lets known entries be skipped unverified). */
+function parseEntry(bytes: Uint8Array): MemberEntry | undefined {
   const addLen = 1 + SIZES.tree + 1 + 32 + 1 + 32 + 8 + 8 + SIG
   if (bytes.length !== addLen && bytes.length !== addLen - 1) return undefined
   if (bytes[0] !== FORMAT) return undefined
@@ -144,10 +150,13 @@ export function decodeEntry(bytes: Uint8Array): MemberEntry | undefined {
   const time = new DataView(bytes.buffer, bytes.byteOffset + p, 8).getBigUint64(0)
   if (time > BigInt(MAX_TIME)) return undefined
   p += 16
-  const payload = bytes.subarray(0, p)
-  if (!verifySignature(by, concat(DOMAIN, payload), bytes.subarray(p))) return undefined
-  const id = createHash('sha256').update(payload).digest('hex')
+  const id = createHash('sha256').update(bytes.subarray(0, p)).digest('hex')
   return { tree, op: add ? 'add' : 'remove', node, role, by, time: Number(time), id, bytes }
+}
+
+function verifyEntry(e: MemberEntry): boolean {
+  const split = e.bytes.length - SIG
+  return verifySignature(e.by, concat(DOMAIN, e.bytes.subarray(0, split)), e.bytes.subarray(split))
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
@@ -304,12 +313,17 @@ export class MemberLog implements Membership {
     let rejected = 0
     const fresh: string[] = []
     for (const bytes of entries) {
-      const e = decodeEntry(bytes)
+      const e = parseEntry(bytes)
       if (!e || e.tree !== this.tree) {
         rejected++
         continue
       }
+      // Peers resend the whole log: what is known (by the id of its signed bytes) is skipped unverified.
       if (e.id === this.genesisEntry.id || this.kept.has(e.id) || this.pending.has(e.id)) continue
+      if (!verifyEntry(e)) {
+        rejected++
+        continue
+      }
       this.pending.set(e.id, e)
       fresh.push(e.id)
     }

@@ -128,3 +128,34 @@ test('peer exchange: addresses a peer knows for the tree reach the other side as
   // bob is not told his own address.
   assert.deepEqual(got, [[carol]])
 })
+
+test('a tree removed locally closes its channels; status and peers report the connection while it lasts', async (t) => {
+  const { rt, nodes, close } = await swarm(['alice', 'bob'])
+  t.after(close)
+  const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]]
+  const [ab] = connect(a, b)
+  await settle(rt, nodes)
+  const p = a.engine.peers()
+  assert.equal(p.length, 1)
+  assert.equal(p[0]!.node, b.id)
+  assert.equal(p[0]!.connections[0]!.transport, 'memory')
+  assert.equal(p[0]!.connections[0]!.initiator, true)
+  assert.equal(p[0]!.connections[0]!.rttMs, 0, 'virtual time stood still')
+  assert.ok(p[0]!.connections[0]!.bytesOut > 0)
+  const st = b.engine.status(b.replica.id)
+  assert.equal(st.peers, 1)
+  assert.equal(st.state, 'synced')
+  const closes: string[] = []
+  a.engine.onEvent((e) => {
+    if (e.type === 'peer-close') closes.push(`${e.tree ?? '-'} ${e.reason}`)
+  })
+  b.engine.removeTree(b.replica.id)
+  await settle(rt, nodes)
+  assert.ok(
+    closes.some((c) => c.startsWith(a.replica.id) && c.includes('ENOTREE')),
+    closes.join('; '),
+  )
+  assert.ok(ab.closed, 'no tree left in common: the connection closes')
+  assert.equal(a.engine.status(a.replica.id).state, 'offline')
+  assert.throws(() => b.engine.status(b.replica.id), /not replicated/)
+})

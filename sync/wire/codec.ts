@@ -87,6 +87,26 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 const utf8 = new TextEncoder()
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
+/**
+ * `s` cut to at most `max` UTF-8 bytes (default LIMITS.text) on a code point
+ * boundary, with lone surrogates replaced: safe to put in any text field
+ * (reasons built from errors, agents, names) without a RangeError.
+ */
+export function clampText(s: string, max: number = LIMITS.text): string {
+  let out = LONE_SURROGATE.test(s) ? s.replace(new RegExp(LONE_SURROGATE, 'g'), '\uFFFD') : s
+  if (out.length * 3 <= max) return out
+  let bytes = 0
+  let end = 0
+  for (const ch of out) {
+    const n = Buffer.byteLength(ch, 'utf8')
+    if (bytes + n > max) break
+    bytes += n
+    end += ch.length
+  }
+  out = out.slice(0, end)
+  return out
+}
+
 // ---------------------------------------------------------------- encoding
 
 /** Encode a message into one frame. RangeError if the message breaks a rule of PROTOCOL.md. */

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import { MAX_FRAME } from '../../../sync/transport/types.js'
-import { decodeMessage, ERROR_CODES, encodeMessage, ROLES, TYPE_CODES } from '../../../sync/wire/codec.js'
+import {
+  clampText,
+  decodeMessage,
+  ERROR_CODES,
+  encodeMessage,
+  ROLES,
+  TYPE_CODES,
+} from '../../../sync/wire/codec.js'
 import { LIMITS, type Message, ProtocolError } from '../../../sync/wire/messages.js'
 import { sampleMessages } from './samples.js'
 
@@ -160,6 +167,18 @@ describe('wire codec', () => {
       bytes(TYPE_CODES.join, 0, Buffer.from(TREE, 'hex'), 4, [1, 2, 3, 4], new Uint8Array(32)),
       /invite of 4 bytes/,
     )
+  })
+
+  test('clampText makes any string fit a text field', () => {
+    assert.equal(clampText('short'), 'short')
+    for (const s of ['é'.repeat(2000), '📷'.repeat(600), `${'a'.repeat(1023)}📷`, 'x\ud800y'.repeat(400)]) {
+      const c = clampText(s)
+      assert.ok(Buffer.byteLength(c) <= LIMITS.text)
+      const m: Message = { type: 'error', code: 'EINTERNAL', reason: c }
+      assert.deepEqual(decodeMessage(encodeMessage(m)), m)
+    }
+    assert.equal(clampText(`${'a'.repeat(1023)}📷`), 'a'.repeat(1023))
+    assert.equal(clampText('a\udc00b'), 'a\ufffdb')
   })
 
   test('the encoder refuses what would not decode', () => {

@@ -450,7 +450,7 @@ export class Engine implements SyncEngine {
   private goLive(ch: Channel): void {
     ch.state = 'live'
     this.emit({ type: 'peer-open', node: ch.remote, tree: ch.entry.id, transport: ch.link.conn.transport })
-    if (ch.entry.isSyncChannel(ch)) startChannel(ch)
+    if (ch.entry.isSyncChannel(ch)) startChannel(ch, ch.mine)
     else sendMembers(ch)
     this.sharePeersAll(ch.entry)
     ch.entry.fetcher.channelOpened()
@@ -495,7 +495,7 @@ export class Engine implements SyncEngine {
     if (wasSync) {
       // Another connection to the same node takes over the sync.
       const next = ch.entry.syncChannels().find((c) => c.remote === ch.remote)
-      if (next) this.guard(`sync hand-over to ${ch.remote.slice(0, 8)}`, () => startChannel(next))
+      if (next) this.guard(`sync hand-over to ${ch.remote.slice(0, 8)}`, () => startChannel(next, next.mine))
     }
   }
 
@@ -551,7 +551,7 @@ export class Engine implements SyncEngine {
         ch.remoteRole = role
         if (readOnlyChanged && ch.state === 'live') {
           ch.resetAll()
-          startChannel(ch)
+          startChannel(ch, true)
           continue
         }
       }

@@ -59,12 +59,18 @@ export function splitMessage(msg: Uint8Array, budget = SPLIT_BUDGET): Uint8Array
   return out
 }
 
-/** After accept: our members, our shards, and the first sync message of each shard. */
-export function startChannel(ch: Channel): void {
+/**
+ * After accept: our members, our shards and, when `initiate`, the first sync
+ * message of each shard. Only one side initiates (the opener): when both
+ * start at once, each answers the other's first message before its own
+ * documents arrive, and a replica with nothing is sent its whole document
+ * twice.
+ */
+export function startChannel(ch: Channel, initiate: boolean): void {
   sendMembers(ch)
   const shards = ch.entry.r.tree.shardIds()
   ch.send({ type: 'shards', shards })
-  for (const s of shards) pushShard(ch, s)
+  if (initiate) for (const s of shards) pushShard(ch, s)
 }
 
 /** Send the membership log when it grew since the last time on this channel. */

@@ -221,6 +221,7 @@ export class MemberLog implements Membership {
   private readonly pending = new Map<string, MemberEntry>()
   private roles = new Map<string, Role>()
   private everWriters = new Set<string>()
+  private sorted: Uint8Array[] | undefined
   private readonly listeners = new Set<() => void>()
 
   private constructor(o: MemberLogOptions, genesis: MemberEntry) {
@@ -306,7 +307,9 @@ export class MemberLog implements Membership {
 
   /** The genesis, then every persisted entry in fold order. */
   entries(): Uint8Array[] {
-    return [this.genesisEntry.bytes, ...[...this.kept.values()].sort(order).map((e) => e.bytes)]
+    // Asked for on every channel each time the log grows: sorted once per change.
+    this.sorted ??= [this.genesisEntry.bytes, ...[...this.kept.values()].sort(order).map((e) => e.bytes)]
+    return this.sorted.slice()
   }
 
   merge(entries: Uint8Array[]): { added: number; rejected: number } {
@@ -411,6 +414,7 @@ export class MemberLog implements Membership {
   }
 
   private refold(): void {
+    this.sorted = undefined
     const f = foldMembership(this.genesisEntry, this.kept.values())
     this.roles = f.roles
     this.everWriters = f.everWriters

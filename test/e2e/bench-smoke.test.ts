@@ -13,7 +13,7 @@ describe('replication benchmarks --quick', () => {
   })
   test('sync-latency', () => {
     const out = runQuickBench('sync-latency', 300_000)
-    for (const k of ['iroh', 'hyperswarm'])
+    for (const k of ['iroh'])
       assert.match(
         out,
         new RegExp(

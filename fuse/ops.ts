@@ -24,7 +24,8 @@ import { errno, toErrno } from './errno.js'
 import { TIME_NOW, TIME_OMIT } from './native.js'
 import { ReadAhead } from './read-ahead.js'
 
-const { O_CREAT, O_RDWR, S_IFMT, S_IFREG } = constants
+const { O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, S_IFMT, S_IFREG } = constants
+const O_ACCMODE = 3
 /** Page size asked of `Volume.readdir`. */
 const READDIR_PAGE = 1000
 /** st_blksize: the I/O size programs like cp use; matches max_write. */
@@ -75,6 +76,8 @@ export class VolumeOps {
   readonly open = new Set<Fh>()
   /** Hidden names libfuse believes exist (see the file comment), and the inode each stands for. */
   private readonly hidden = new Map<string, string>()
+  /** Handles opened read-only. */
+  private readonly readOnly = new Set<Fh>()
   /** Inode id of each open handle (to answer for a hidden name). */
   private readonly inodes = new Map<Fh, string>()
   /**
@@ -129,6 +132,7 @@ export class VolumeOps {
   private untrack(fh: Fh): void {
     this.open.delete(fh)
     this.inodes.delete(fh)
+    this.readOnly.delete(fh)
     this.readAhead.forget(fh)
     this.stats.openHandles = this.open.size
   }
@@ -197,7 +201,9 @@ export class VolumeOps {
       this.run('open', path, cb, async () => {
         const fh = await this.v.open(path, flags)
         try {
-          return this.track(fh, (await this.v.getattr(path, fh)).id)
+          this.track(fh, (await this.v.getattr(path, fh)).id)
+          if ((flags & O_ACCMODE) === O_RDONLY && !(flags & O_TRUNC)) this.readOnly.add(fh)
+          return fh
         } catch (e) {
           await this.v.release(fh).catch(() => {})
           throw e
@@ -232,6 +238,8 @@ export class VolumeOps {
 
     flush: (path, fd, cb) =>
       this.run('flush', path, cb, async () => {
+        // close(2) of a read-only handle has nothing to commit: spare the volume a transaction.
+        if (this.readOnly.has(fd)) return
         await this.v.flush(fd)
         this.committed(fd)
       }),

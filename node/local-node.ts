@@ -214,7 +214,10 @@ export class LocalNode implements NodeApi {
     source: AsyncIterable<Uint8Array>,
     opts?: WriteFileOptions,
   ): Promise<Attr> {
-    return this.op(async () => (await this.volume(tree)).writeFile(path, source, opts))
+    return this.op(async () => {
+      this.checkWritable(tree)
+      return (await this.volume(tree)).writeFile(path, source, opts)
+    })
   }
 
   readFile(tree: string, path: string, opts: ReadOptions = {}): AsyncIterable<Uint8Array> {
@@ -409,6 +412,12 @@ export class LocalNode implements NodeApi {
     }
   }
 
+  /** Readers receive a tree but may not change it: their changes would never be accepted by the others. */
+  private checkWritable(tree: string): void {
+    if (this.sync.roleOf(this.registry.get(tree)) === 'reader')
+      throw new FsError('EROFS', undefined, `this node is a reader of ${tree}: it cannot change it`)
+  }
+
   private checkOpen(): void {
     if (this.closing) throw new NodeError('ECLOSED', this.home, 'the node is shutting down')
   }
@@ -416,6 +425,7 @@ export class LocalNode implements NodeApi {
   /** A namespace change through the API: acknowledged once durable (the Volume's own commits need only survive a crash of the process). */
   private durably<T>(tree: string, fn: (v: TreeVolume) => Promise<T>): Promise<T> {
     return this.op(async () => {
+      this.checkWritable(tree)
       const v = await this.volume(tree)
       const r = await fn(v)
       await v.sync()

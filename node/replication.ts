@@ -26,6 +26,10 @@ import { NodeError } from './node-error.js'
 import { loadTickets, type Replicator } from './node-sync.js'
 import type { ReplicationConfig, TransportName } from './replication-config.js'
 
+/** Chunks of pinned files asked for at once, and rounds (manifest levels) at most. */
+const PIN_FETCHES = 8
+const MAX_PIN_ROUNDS = 64
+
 export interface ReplicationOptions {
   node: LocalNode
   config: ReplicationConfig & { network: NetworkMode }
@@ -180,9 +184,36 @@ export class Replication implements Replicator {
     return this.engine.fetchChunk(tree, id)
   }
 
-  pinsChanged(_tree: string): void {
-    // The engine re-reads pinned() on its next fetch pass; reconnecting peers is not needed.
-    this.dialer.poke()
+  pinsChanged(tree: string): void {
+    void this.fetchPinned(tree).catch((e) => this.o.log(`pin: fetching failed: ${(e as Error).message}`))
+  }
+
+  /**
+   * Fetch what the pins of an on-demand tree cover now, rather than at the
+   * engine's next pass: missing ids (a missing manifest first, then what it
+   * lists) are asked for a few at a time until none is left or a round
+   * brings nothing (no peer has them; the engine's passes keep trying).
+   */
+  private async fetchPinned(tree: string): Promise<void> {
+    const t = this.trees.get(tree)
+    if (!t || t.replica.fetchPolicy() !== 'demand') return
+    for (let round = 0; round < MAX_PIN_ROUNDS && !this.closed; round++) {
+      const ids = new Set<ChunkId>()
+      for (const ref of t.replica.pinned?.() ?? [])
+        for (const id of await t.replica.store.missing(ref)) ids.add(id)
+      if (ids.size === 0) return
+      const queue = [...ids]
+      let got = 0
+      const worker = async () => {
+        for (let id = queue.pop(); id !== undefined && !this.closed; id = queue.pop())
+          if (await this.engine.fetchChunk(tree, id)) got++
+      }
+      await Promise.all(Array.from({ length: PIN_FETCHES }, worker))
+      if (got === 0) {
+        this.o.log(`pin: ${ids.size} chunks of ${t.name} are on no connected peer yet`)
+        return
+      }
+    }
   }
 
   /** Enforce the cache size of on-demand trees (coalesced: at most once a second). */

@@ -60,6 +60,11 @@ export class MountManager implements MountService {
     const had = this.mounts.get(abs)
     if (had) throw mountError(abs, `already mounted (tree ${had.tree})`)
     if (this.busy.has(abs)) throw mountError(abs, 'being mounted or unmounted right now')
+    // Mounting runs a synchronous mount(2) on the event loop: a mount point inside one of
+    // our own mounts would need that same event loop to answer the path lookup (deadlock).
+    for (const [d, e] of this.mounts) {
+      if (abs.startsWith(`${d}/`)) throw mountError(abs, `inside the mount of tree ${e.tree} at ${d}`)
+    }
     this.busy.add(abs)
     try {
       const volume = await this.c.volume(tree)

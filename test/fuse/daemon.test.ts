@@ -89,6 +89,7 @@ test('bt up --mount, bt mount/unmount, CLI and mount see each other, bt down unm
   fails(await bt('mount', 'docs', full), 'mount on a non-empty dir', /not empty/)
   fails(await bt('mount', 'docs', join(root, 'nope')), 'mount on a missing dir', /no such directory/)
   fails(await bt('mount', 'nosuchtree', mnt2), 'mount of an unknown tree', /nosuchtree/)
+  fails(await bt('mount', 'docs', join(mnt, 'dir')), 'mount inside a mount', /inside the mount of tree docs/)
   ok(await bt('mount', 'docs', mnt2), 'second mount of the tree')
   assert.equal(await shOk(`cat ${mnt2}/b.txt`), 'replaced by the CLI')
   ok(await bt('unmount', mnt2), 'unmount')

@@ -140,9 +140,17 @@ export async function finalChecks(c: FinalContext): Promise<Violation[]> {
   }
   // No acknowledged write lost.
   for (const w of c.ledger.lost(walks.get(ref)!.writes)) {
+    const t = ref.tree!
+    const now = t.get(w.ino)
+    const hist = t
+      .history(w.ino, 6)
+      .map((h) => `${h.op}@${h.node.slice(0, 6)}:${h.version.slice(0, 6)}`)
+      .join(' ')
+    const by = w.supersededBy.map((s) => (s === 'removed' ? 'removed' : `op ${s.op}`)).join(',')
     add(
       'lost-write',
-      `op ${w.op} on node ${w.node} wrote ${w.path} (write ${w.write.slice(0, 8)}): neither visible nor superseded`,
+      `op ${w.op} on node ${w.node} wrote ${w.path} (inode ${w.ino}, write ${w.write.slice(0, 8)}, change ${w.change.slice(0, 6)}): neither visible nor superseded; ` +
+        `now ${now ? `${t.pathOf(w.ino)} showing ${now.content?.write.slice(0, 8)}` : 'not live'}; superseded by [${by}]; history ${hist}`,
     )
   }
   // Roles: a reader's writes never reach anyone else.
@@ -182,7 +190,7 @@ function firstDiff(a: Walk, b: Walk): string {
 }
 
 /** Whether a node's replica holds a change (its history recorded it). */
-function knows(n: SimNode, change: string): boolean {
+export function knows(n: SimNode, change: string): boolean {
   try {
     n.tree!.contentAt(ROOT_ID, change)
     return true

@@ -32,17 +32,38 @@ export class WriteLedger {
   readonly writes: WriteRecord[] = []
   private readonly byIno = new Map<string, WriteRecord[]>()
 
+  /** This node's latest own write of `ino` (change hash), to tell a new commit from an old one. */
+  lastOwnWrite(tree: AutomergePathTree, ino: string): string | undefined {
+    return tree
+      .history(ino, 64)
+      .find((r) => r.node === tree.nodeId && (r.op === 'write' || r.op === 'create'))?.version
+  }
+
   /**
    * Record a write of inode `ino` acknowledged by node `node`'s volume. Its
    * ids come from that node's history (its latest own write of the inode),
    * not from the name: while the write waited (a chunk fetch), the file may
    * have been renamed, or a concurrent remote write may hold the name.
+   * `previous` is `lastOwnWrite` from before the write: when nothing newer
+   * was committed, the volume discarded the write because the inode was
+   * deleted meanwhile (docs/SEMANTICS.md: a late close never resurrects a
+   * deleted file) and undefined is returned: nothing was acknowledged.
    */
-  acknowledge(op: number, node: number, tree: AutomergePathTree, ino: string, reader: boolean): WriteRecord {
+  acknowledge(
+    op: number,
+    node: number,
+    tree: AutomergePathTree,
+    ino: string,
+    reader: boolean,
+    previous?: string,
+  ): WriteRecord | undefined {
     const h = tree
       .history(ino, 64)
       .find((r) => r.node === tree.nodeId && (r.op === 'write' || r.op === 'create'))
-    if (!h) throw new Error(`acknowledged write of ${ino} has no history`)
+    if (!h || h.version === previous) {
+      if (tree.get(ino) === undefined) return undefined
+      throw new Error(`write of live inode ${ino} resolved without a commit`)
+    }
     const content = tree.contentAt(ino, h.version)
     if (!content) throw new Error(`acknowledged write of ${ino} has no content at ${h.version}`)
     const rec: WriteRecord = {

@@ -9,7 +9,7 @@ import type { InviteBook } from '../sync/replica/types.js'
 import { signerFromSeed } from '../sync/wire/ed25519.js'
 import type { Role } from '../sync/wire/messages.js'
 import { verifyJoinProof } from '../sync/wire/ticket.js'
-import { finalChecks, headsKey, missingChunks, spotCheck, type Violation } from './invariants.js'
+import { finalChecks, headsKey, knows, missingChunks, spotCheck, type Violation } from './invariants.js'
 import { WriteLedger } from './ledger.js'
 import { LinkNetwork } from './links.js'
 import { SimNet } from './net.js'
@@ -322,6 +322,9 @@ async function quiet(nodes: SimNode[]): Promise<boolean> {
   if (full.length === 0) return true
   const key = headsKey(full[0]!)
   if (full.some((n) => headsKey(n) !== key)) return false
+  const t = full[0]!.tree!
+  const heads = t.shardIds().flatMap((s) => t.headsOf(s))
+  for (const n of live) if (n.role() === 'reader' && heads.some((h) => !knows(n, h))) return false
   for (const n of live) if ((await missingChunks(n)) > 0) return false
   return true
 }

@@ -199,7 +199,7 @@ export class Workload {
         if (!path) return false
         const before = tree.resolve(path)
         if (before?.kind !== 'file') return false
-        const seen = this.ledger.seenBy(tree, before.ino)
+        const previous = this.ledger.lastOwnWrite(tree, before.ino)
         if (kind === 'write' && this.rng.chance(0.5)) {
           await v.writeFile(path, this.content(op, node.index))
         } else {
@@ -213,7 +213,13 @@ export class Workload {
           }
         }
         if (!alive()) return false
-        this.ledger.supersede(seen, this.ledger.acknowledge(op, node.index, tree, before.ino, reader))
+        const rec = this.ledger.acknowledge(op, node.index, tree, before.ino, reader, previous)
+        if (!rec) return false
+        // What the node held when it committed (a change merged while the write waited counts).
+        this.ledger.supersede(
+          this.ledger.seenBy(tree, before.ino).filter((w) => w !== rec),
+          rec,
+        )
         return true
       }
       case 'rename':
@@ -229,11 +235,12 @@ export class Workload {
           to = join(this.dirs.pick(this.rng) ?? '/', name)
         }
         const target = tree.resolve(to)
-        const seen = target?.kind === 'file' ? this.ledger.seenBy(tree, target.ino) : []
         const isDir = tree.resolve(from)?.kind === 'dir'
         await v.rename(from, to)
         if (!alive()) return false
-        this.ledger.supersede(seen, 'removed')
+        if (target?.kind === 'file' && target.ino !== tree.resolve(to)?.ino) {
+          this.ledger.supersede(this.ledger.seenBy(tree, target.ino), 'removed')
+        }
         if (isDir) this.dirs.add(to)
         else this.files.add(to)
         return true
@@ -242,10 +249,9 @@ export class Workload {
         const path = this.files.pick(this.rng)
         if (!path) return false
         const e = tree.resolve(path)
-        const seen = e ? this.ledger.seenBy(tree, e.ino) : []
         await v.unlink(path)
         if (!alive()) return false
-        this.ledger.supersede(seen, 'removed')
+        if (e) this.ledger.supersede(this.ledger.seenBy(tree, e.ino), 'removed')
         return true
       }
       case 'mkdir': {

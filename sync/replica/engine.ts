@@ -233,7 +233,7 @@ export class Engine implements SyncEngine {
   private fail(link: PeerLink, code: ProtocolErrorCode, reason: string): void {
     if (link.conn.closed) return
     this.count(link.remote, code, reason)
-    link.send({ type: 'error', code, reason: reason.slice(0, LIMITS.text) })
+    link.send({ type: 'error', code, reason })
     link.conn.close(`${code}: ${reason}`)
   }
 

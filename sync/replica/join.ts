@@ -9,9 +9,9 @@
  * connection.
  */
 
-import { type Message, ProtocolError, type ProtocolErrorCode } from '../wire/messages.js'
+import { LIMITS, type Message, ProtocolError, type ProtocolErrorCode } from '../wire/messages.js'
 import { joinProof } from '../wire/ticket.js'
-import type { PeerLink, PendingJoin } from './peer-link.js'
+import { clipText, type PeerLink, type PendingJoin } from './peer-link.js'
 import type { TreeEntry } from './tree-entry.js'
 import type { InviteBook } from './types.js'
 
@@ -74,10 +74,11 @@ export function onJoin(link: PeerLink, m: Extract<Message, { type: 'join' }>, ho
   link.send({
     type: 'welcome',
     channel: m.channel,
-    name: e.r.name,
+    name: clipText(e.r.name),
     role,
     key: e.r.key,
-    members: e.r.membership.entries(),
+    // A longer log follows in `members` once the tree is open.
+    members: e.r.membership.entries().slice(0, LIMITS.members),
   })
   link.forget(m.channel)
 }

@@ -7,7 +7,7 @@
 import type { Runtime } from '../runtime.js'
 import type { Connection } from '../transport/types.js'
 import { encodeMessage } from '../wire/codec.js'
-import type { Message } from '../wire/messages.js'
+import { LIMITS, type Message } from '../wire/messages.js'
 import type { Channel } from './channel.js'
 
 /** Channel numbers a closed channel keeps in `closedIds` (frames that crossed its close are ignored). */
@@ -106,7 +106,7 @@ export class PeerLink {
    */
   send(m: Message): { bytes: number; done: Promise<void> } {
     if (this.conn.closed) return { bytes: 0, done: Promise.resolve() }
-    const frame = encodeMessage(m)
+    const frame = encodeMessage('reason' in m ? { ...m, reason: clipText(m.reason) } : m)
     this.bytesOut += frame.length
     this.counters.framesOut++
     this.counters.bytesOut += frame.length
@@ -127,4 +127,11 @@ export class PeerLink {
     this.pings.delete(nonce)
     this.rttMs = this.runtime.clock.now() - at
   }
+}
+
+/** `text` cut to LIMITS.text bytes of UTF-8 (reasons may quote what a peer sent). */
+export function clipText(text: string): string {
+  let s = text.length > LIMITS.text ? text.slice(0, LIMITS.text) : text
+  while (Buffer.byteLength(s, 'utf8') > LIMITS.text) s = s.slice(0, Math.max(0, s.length - 64))
+  return s
 }

@@ -78,7 +78,8 @@ export function sendMembers(ch: Channel): void {
   const entries = ch.entry.r.membership.entries()
   if (entries.length === ch.membersSent) return
   ch.membersSent = entries.length
-  ch.send({ type: 'members', entries })
+  for (let i = 0; i < entries.length; i += LIMITS.members)
+    ch.send({ type: 'members', entries: entries.slice(i, i + LIMITS.members) })
 }
 
 /**

@@ -33,6 +33,7 @@ export function nodeId(name: string): string {
 /** Membership as a log of JSON entries `{node, role|null, seq}`: the highest seq per node wins. */
 export class TestMembership implements Membership {
   private log: Uint8Array[] = []
+  private readonly parsed: { node: string; role: Role | null; seq: number }[] = []
   private readonly seen = new Set<string>()
   private readonly listeners = new Set<() => void>()
   private seq = 0
@@ -104,11 +105,12 @@ export class TestMembership implements Membership {
     if (this.seen.has(key)) return false
     this.seen.add(key)
     this.log.push(e)
+    this.parsed.push(JSON.parse(key))
     return true
   }
 
   private decoded(): { node: string; role: Role | null; seq: number }[] {
-    return this.log.map((e) => JSON.parse(Buffer.from(e).toString()))
+    return this.parsed
   }
 
   private changed(): void {

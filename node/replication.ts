@@ -196,7 +196,8 @@ export class Replication implements Replicator {
    */
   private async fetchPinned(tree: string): Promise<void> {
     const t = this.trees.get(tree)
-    if (!t || t.replica.fetchPolicy() !== 'demand') return
+    if (!t) return
+    if (t.replica.fetchPolicy() !== 'demand') return
     for (let round = 0; round < MAX_PIN_ROUNDS && !this.closed; round++) {
       const ids = new Set<ChunkId>()
       for (const ref of t.replica.pinned?.() ?? [])

@@ -177,9 +177,19 @@ export async function watchStatus(
   tty: boolean,
   stop: AbortSignal,
 ): Promise<number> {
-  const api = await ctx.api()
   while (!stop.aborted) {
-    const lines = await render(api)
+    let lines: string[]
+    try {
+      const api = await ctx.api()
+      lines = await render(api)
+      // Without a daemon the data dir is opened per redraw, so other bt commands are not locked out
+      // (and a node started meanwhile is picked up).
+      if ((api as { remote?: boolean }).remote !== true) await ctx.close()
+    } catch (e) {
+      // A node stopping or a data dir busy for a moment is shown, not fatal: watching goes on.
+      await ctx.close().catch(() => {})
+      lines = [`(cannot read the node's status now: ${(e as Error).message})`]
+    }
     if (tty) await ctx.write(`\x1b[H\x1b[2J${lines.join('\n')}\n`)
     else await ctx.write(`${isoTime(ctx.io.now())}\n${lines.join('\n')}\n\n`)
     await new Promise<void>((resolve) => {

@@ -8,7 +8,7 @@
  *   node dist/bench/net-raw.js [--quick] [--hs MIB] [--iroh MIB] [--memory MIB]
  */
 import { randomBytes } from 'node:crypto'
-import iroh from '@number0/iroh'
+import iroh from '@number0/iroh/index.js'
 import DHT, { type NoiseSocket } from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
 import Hyperswarm from 'hyperswarm'

@@ -12,7 +12,9 @@
  * endpoint uses presetMinimal (no relays, no discovery) bound to 127.0.0.1
  * and ::1 only.
  */
-import iroh from '@number0/iroh'
+// The file itself: the package's "main" names a file it does not ship, and
+// resolving the bare name prints a deprecation warning on every start.
+import iroh from '@number0/iroh/index.js'
 import type { Timers } from '../runtime.js'
 import { ALPN } from '../wire/messages.js'
 import { ConnectionClosedError } from './base-connection.js'

@@ -17,7 +17,7 @@ import { signerFromSeed, verifySignature } from '../sync/wire/ed25519.js'
 import { benchArgs } from './args.js'
 
 const opts = benchArgs('wire-codec', 'codec and membership-entry throughput vs their floors.', {
-  chunks: { full: [8000], quick: [50], help: '256 KiB chunk frames encoded and decoded' },
+  chunks: { full: [3000], quick: [20], help: '256 KiB chunk frames encoded and decoded' },
   wants: { full: [2000], quick: [20], help: 'want frames of 4096 ids' },
   entries: { full: [20000], quick: [200], help: 'membership entries checked' },
 })
@@ -29,19 +29,37 @@ let sink = 0
 const data = new Uint8Array(256 * 1024).map((_, i) => (i * 7) & 0xff)
 const id = 'ab'.repeat(32)
 const n = opts.chunks[0]!
-let t0 = process.hrtime.bigint()
-for (let i = 0; i < n; i++) {
-  const m = decodeMessage(encodeMessage({ type: 'chunk', channel: 1, id, data }))
-  if (m.type === 'chunk') sink += m.data[i % m.data.length]!
+// Results are kept (as a transport would hold a frame), else V8 may optimise the plain copy away.
+const keep: Uint8Array[] = []
+/** Best of three runs, ours and the floor alternating, so warm-up and load spikes hit both alike. */
+function bestOf(ours: () => number, floor: () => number): [number, number] {
+  let a = 0
+  let b = 0
+  for (let round = 0; round < 3; round++) {
+    a = Math.max(a, ours())
+    b = Math.max(b, floor())
+  }
+  return [a, b]
 }
-const codecGiBs = (n * data.length) / secs(t0) / 2 ** 30
-t0 = process.hrtime.bigint()
-for (let i = 0; i < n; i++) {
-  const copy = new Uint8Array(data.length + 40)
-  copy.set(data, 40)
-  sink += copy[(i % data.length) + 40]!
-}
-const copyGiBs = (n * data.length) / secs(t0) / 2 ** 30
+const [codecGiBs, copyGiBs] = bestOf(
+  () => {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) {
+      const m = decodeMessage(encodeMessage({ type: 'chunk', channel: 1, id, data }))
+      if (m.type === 'chunk') keep[i & 3] = m.data
+    }
+    return (n * data.length) / secs(t0) / 2 ** 30
+  },
+  () => {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) {
+      const copy = new Uint8Array(data.length + 40)
+      copy.set(data, 40)
+      keep[i & 3] = copy
+    }
+    return (n * data.length) / secs(t0) / 2 ** 30
+  },
+)
 console.log(
   `chunk frame 256 KiB  encode+decode ${codecGiBs.toFixed(2)} GiB/s   floor (one copy) ${copyGiBs.toFixed(2)} GiB/s`,
 )
@@ -49,7 +67,7 @@ console.log(
 // 2. want frames
 const ids = Array.from({ length: 4096 }, (_, i) => i.toString(16).padStart(64, '0'))
 const w = opts.wants[0]!
-t0 = process.hrtime.bigint()
+let t0 = process.hrtime.bigint()
 for (let i = 0; i < w; i++) {
   const m = decodeMessage(encodeMessage({ type: 'want', channel: 1, ids }))
   if (m.type === 'want') sink += m.ids.length

@@ -89,10 +89,15 @@ export function sendMembers(ch: Channel): void {
  */
 export const MAX_FOLLOWED_SHARD = 4095
 
-/** The remote listed its shards: start syncing the ones we do not hold. */
+/**
+ * The remote listed its shards. The opener starts syncing the ones it does
+ * not hold (the acceptor waits: the opener's first messages cover every
+ * shard the opener holds, and an anti-entropy round covers both lists).
+ */
 export function onShards(ch: Channel, listed: number[]): void {
   const shards = listed.filter((s) => s <= MAX_FOLLOWED_SHARD)
   ch.remoteShards = new Set(shards)
+  if (!ch.mine) return
   const ours = new Set(ch.entry.r.tree.shardIds())
   for (const s of shards) if (!ours.has(s) && !ch.shards().includes(s)) pushShard(ch, s)
 }

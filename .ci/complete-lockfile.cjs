@@ -10,7 +10,7 @@ for (const [_path, meta] of Object.entries(pk)) {
     const key = 'node_modules/' + dep
     if (pk[key]) continue
     const m = dep.match(
-      /-(android|darwin|freebsd|linux|win32)-(arm64|x64|arm|ia32|ppc64|s390x|riscv64)(?:-(gnu|musl|gnueabihf|msvc))?$/,
+      /-(android|darwin|freebsd|linux|win32)-(arm64|x64|arm|ia32|ppc64|s390x|riscv64)(?:-(gnu|musl|gnueabihf|musleabihf|eabi|msvc))?$/,
     )
     if (!m) {
       console.error('cannot place', dep)
@@ -18,7 +18,8 @@ for (const [_path, meta] of Object.entries(pk)) {
       continue
     }
     const e = { version: ver, cpu: [m[2]], optional: true, os: [m[1]] }
-    if (m[3] === 'gnu' || m[3] === 'musl') e.libc = [m[3] === 'gnu' ? 'glibc' : 'musl']
+    if (m[3]?.startsWith('gnu')) e.libc = ['glibc']
+    else if (m[3]?.startsWith('musl')) e.libc = ['musl']
     pk[key] = e
     added++
   }

@@ -179,21 +179,27 @@ export class VolumeOps {
         toStat(fd && this.open.has(fd) ? await this.v.getattr(path, fd) : await this.v.lookup(path)),
       ),
 
+    // Names with their types (the kernel's d_type: find, du and rm -r then skip an lstat per entry).
     readdir: (path, cb) =>
-      this.run<string[]>(
+      this.run<{ names: string[]; stats: FuseStat[] }>(
         'readdir',
         path,
-        (err, names) => cb(err, names),
+        (err, list) => cb(err, list?.names, list?.stats),
         async () => {
+          const self = toStat(await this.v.lookup(path))
           const names = ['.', '..']
+          const stats = [self, self]
           let cursor: string | undefined
           for (;;) {
             const page = await this.v.readdir(path, cursor, READDIR_PAGE)
-            for (const e of page.entries) names.push(e.name)
+            for (const e of page.entries) {
+              names.push(e.name)
+              stats.push(toStat(e.attr))
+            }
             if (page.cursor === undefined) break
             cursor = page.cursor
           }
-          return names
+          return { names, stats }
         },
       ),
 

@@ -84,6 +84,8 @@ export interface FinalContext {
   nodes: SimNode[]
   ledger: WriteLedger
   at: number
+  /** Wait for node code while the scheduler runs (a read may wait on a chunk fetch). */
+  settle<T>(p: Promise<T>): Promise<T>
 }
 
 /** The full set, on a quiet swarm: convergence, content, no lost write, roles, tree shape. */
@@ -125,9 +127,13 @@ export async function finalChecks(c: FinalContext): Promise<Violation[]> {
       if (e.kind !== 'file') continue
       let d: string
       try {
-        const h = createHash('sha256')
-        for await (const piece of n.volume!.readStream(path)) h.update(piece)
-        d = h.digest('hex')
+        d = await c.settle(
+          (async () => {
+            const h = createHash('sha256')
+            for await (const piece of n.volume!.readStream(path)) h.update(piece)
+            return h.digest('hex')
+          })(),
+        )
       } catch (err) {
         add('content', `node ${n.index} cannot read ${path}: ${(err as Error).message}`)
         continue

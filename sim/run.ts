@@ -266,7 +266,13 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
     for (const e of sched.errors) violation('uncaught', `${e.kind} on ${e.node.slice(0, 8)}: ${e.error}`)
     if (nodes.some((n, i) => lateSet.has(i) && !n.up)) violation('join-failed', 'a late node never joined')
     if (convergeMs !== null) {
-      for (const v of await finalChecks({ nodes, ledger, at: sched.elapsed() })) violations.push(v)
+      for (const v of await finalChecks({
+        nodes,
+        ledger,
+        at: sched.elapsed(),
+        settle: (p) => sched.settle(p, 30_000),
+      }))
+        violations.push(v)
     }
     const traceHash = sched.traceHash()
     const counters = net.counters
@@ -306,7 +312,7 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
       heapMB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
     }
     checkBounds(result, o, violation)
-    for (const n of nodes) await n.stop()
+    for (const n of nodes) await sched.settle(n.stop(), 30_000).catch(() => n.crash())
     result.wallMs = Math.round(performance.now() - wall0)
     return result
   } finally {

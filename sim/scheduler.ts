@@ -107,6 +107,31 @@ export class Scheduler {
   }
 
   /**
+   * Wait for `p` while running events (node code that waits on a virtual
+   * timer or a message only progresses while the scheduler runs). Rejects
+   * when `p` is still pending after `maxMs` virtual ms or nothing is left to run.
+   */
+  async settle<T>(p: Promise<T>, maxMs = 60_000): Promise<T> {
+    let done = false
+    p.then(
+      () => {
+        done = true
+      },
+      () => {
+        done = true
+      },
+    )
+    await drainMicrotasks()
+    const end = this.t + maxMs
+    while (!done) {
+      const why = await this.run({ until: end, stop: () => done })
+      if (why === 'idle' || why === 'until') break
+    }
+    if (!done) throw new Error(`still pending after ${maxMs} virtual ms`)
+    return p
+  }
+
+  /**
    * A node's Runtime: the shared virtual clock, the node's own random
    * stream and timers that `kill()` cancels all at once (a crash).
    */

@@ -122,6 +122,24 @@ describe('hyperswarm transport', () => {
     await ta.leave(topic)
   })
 
+  test('a restarted peer (same seed, new sockets) is reached again by key', async () => {
+    const seed = randomBytes(32)
+    const ta = await transport()
+    ta.onConnection(() => {})
+    const tb = await transport(seed)
+    const [a] = await connect(ta, tb)
+    const gone = new Promise((r) => a.onClose(r))
+    await tb.close()
+    await gone
+    const tb2 = await transport(seed)
+    const [a2, b2] = await connect(ta, tb2)
+    assert.equal(a2.remoteId, tb2.nodeId)
+    assert.equal(b2.remoteId, ta.nodeId)
+    const got = new Promise<Uint8Array>((r) => b2.onFrame(r))
+    await a2.send(Uint8Array.of(7))
+    assert.deepEqual(await got, Uint8Array.of(7))
+  })
+
   test('a dial to a node that is not there times out; one already connected is refused', async () => {
     const ta = await openHyperswarmTransport({
       seed: randomBytes(32),

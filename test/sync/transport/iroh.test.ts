@@ -85,6 +85,23 @@ describe('iroh transport', () => {
     assert.equal(b.remoteId, ta.nodeId)
   })
 
+  test('a restarted peer (same seed, new endpoint) is reached at its new hints', async () => {
+    // (A closed endpoint keeps its UDP port until the process exits, so the
+    // same-port restart is covered by the two-daemon CLI test, not here.)
+    const seed = randomBytes(32)
+    const ta = await transport()
+    ta.onConnection(() => {})
+    const tb = await transport(seed)
+    await connect(ta, tb)
+    await tb.close()
+    const tb2 = await transport(seed)
+    assert.equal(tb2.nodeId, tb.nodeId)
+    const [a, b] = await connect(ta, tb2)
+    assert.equal(a.remoteId, tb2.nodeId)
+    assert.equal(b.remoteId, ta.nodeId)
+    a.close('done')
+  })
+
   test('closing a transport closes its connections; the remote sees why', async () => {
     const ta = await transport()
     const tb = await transport()

@@ -27,8 +27,10 @@ describe('access control', () => {
       await joinAs(a, w, 'docs', 'writer')
       await converged([a, r, w], 'docs', (s) => '/hello.txt' in s)
 
-      // The reader writes: refused locally, or kept local and refused by every peer.
+      // The reader writes: refused at once (its changes would never be accepted), nothing reaches the others.
       const put = await r.bt(['put', '-', 'docs:/from-reader.txt'], { input: 'reader was here\n' })
+      assert.equal(put.status, 1, `a reader's put: ${put.stdout} ${put.stderr}`)
+      assert.match(put.stderr, /Read-only file system/)
       await a.ok(['put', '-', 'docs:/barrier-1.txt'], { input: '1\n' })
       await poll('the reader to still receive', async () => '/barrier-1.txt' in (await snapshot(r, 'docs')))
       await sleep(SETTLE_MS)

@@ -202,8 +202,7 @@ export class OpenFiles {
       time: runtime.clock.now(),
     }
     store.transaction(() => {
-      tree.setContent(ino, version)
-      tree.setAttr(ino, mode === undefined ? { mtime } : { mtime, mode })
+      tree.setContent(ino, version, mode === undefined ? { mtime } : { mtime, mode })
       tree.commit()
       store.retain(ref)
       ledger.add(version.write)

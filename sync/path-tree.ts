@@ -185,13 +185,19 @@ export class AutomergePathTree implements PathTree {
     return ino
   }
 
-  setContent(ino: InodeId, content: ContentVersion): void {
+  setContent(ino: InodeId, content: ContentVersion, attrs: { mode?: number; mtime?: number } = {}): void {
     this.open()
+    if (attrs.mode !== undefined) checkMode(attrs.mode)
+    if (attrs.mtime !== undefined) checkTime(attrs.mtime)
     const r = this.requireVisible(ino)
     if (r.kind !== 'file') throw new TreeError('EINVAL', 'not a file')
     if (!validContent(content)) throw new TreeError('EINVAL', 'bad content')
     this.mutate(r.shard, () => {
-      this.putContent(this.docs.get(r.shard), ino, content)
+      const doc = this.docs.get(r.shard)
+      this.putContent(doc, ino, content)
+      // One mutation (one read-back of the inode, one history op) for a commit's content and times.
+      if (attrs.mode !== undefined) doc.put('_root', fieldKey(ino, 'mode'), attrs.mode, 'int')
+      if (attrs.mtime !== undefined) doc.put('_root', fieldKey(ino, 'mtime'), attrs.mtime, 'f64')
       return [ino]
     })
     this.record(r.shard, 'write', ino)

@@ -104,8 +104,11 @@ export interface PathTree {
   childCount(parent: InodeId): number
 
   create(parent: InodeId, name: string, kind: InodeKind, opts: CreateOptions): InodeId
-  /** Set new content (a new ContentVersion; its write id supersedes all versions this replica sees). */
-  setContent(ino: InodeId, content: ContentVersion): void
+  /**
+   * Set new content (a new ContentVersion; its write id supersedes all versions this replica
+   * sees), and with `attrs` the mode and mtime in the same operation (one history op, 'write').
+   */
+  setContent(ino: InodeId, content: ContentVersion, attrs?: { mode?: number; mtime?: number }): void
   setAttr(ino: InodeId, attrs: { mode?: number; mtime?: number }): void
   move(ino: InodeId, newParent: InodeId, newName: string): void
   /** Remove a file, symlink or (empty) directory. */

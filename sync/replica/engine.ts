@@ -30,20 +30,13 @@ import {
   ProtocolError,
   type ProtocolErrorCode,
 } from '../wire/messages.js'
-import { Channel, canWrite } from './channel.js'
+import type { Channel } from './channel.js'
+import { Channels } from './channels.js'
 import { ChunkFetcher } from './chunk-fetcher.js'
+import { serveWant, tellHave } from './chunk-server.js'
 import { type JoinHooks, joinRequest, onJoin, onWelcome } from './join.js'
 import { PeerLink } from './peer-link.js'
-import {
-  antiEntropy,
-  flush,
-  markDirty,
-  onShards,
-  onSync,
-  SyncRefused,
-  sendMembers,
-  startChannel,
-} from './shard-sync.js'
+import { antiEntropy, flush, markDirty, onShards, onSync, SyncRefused } from './shard-sync.js'
 import { engineStatus, peerInfos } from './status.js'
 import { TreeEntry } from './tree-entry.js'
 import type {
@@ -61,8 +54,6 @@ import type {
 export const MIN_PROTOCOL_VERSION = 1
 const DEFAULT_ANTI_ENTROPY_MS = 30_000
 const DEFAULT_FETCH_TIMEOUT_MS = 20_000
-/** Ids per channel remembered as asked-for-but-absent (beyond it, the asker finds out by anti-entropy). */
-const OWED_MAX = 65_536
 
 export class Engine implements SyncEngine {
   readonly nodeId: string
@@ -76,6 +67,7 @@ export class Engine implements SyncEngine {
   private readonly fetchTimeoutMs: number
   private readonly chunkTimeoutMs: number
   private closed = false
+  private readonly channels: Channels
 
   constructor(private readonly opts: SyncEngineOptions) {
     this.nodeId = opts.nodeId
@@ -83,6 +75,15 @@ export class Engine implements SyncEngine {
     this.antiEntropyMs = opts.antiEntropyMs ?? DEFAULT_ANTI_ENTROPY_MS
     this.fetchTimeoutMs = opts.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS
     this.chunkTimeoutMs = opts.chunkTimeoutMs ?? Math.max(1, Math.floor(this.fetchTimeoutMs / 2))
+    this.channels = new Channels({
+      nodeId: this.nodeId,
+      trees: this.trees,
+      links: this.links,
+      knownPeers: opts.knownPeers,
+      emit: (e) => this.emit(e),
+      count: (n, c, r) => this.count(n, c, r),
+      guard: (w, fn) => this.guard(w, fn),
+    })
   }
 
   // ---- trees ----
@@ -97,7 +98,7 @@ export class Engine implements SyncEngine {
       { chunkTimeoutMs: this.chunkTimeoutMs, fetchTimeoutMs: this.fetchTimeoutMs },
       {
         emit: (ev) => this.emit(ev),
-        stored: (id) => this.tellHave(e, id),
+        stored: (id) => tellHave(e, id),
         reject: (n, c, r) => this.count(n, c, r),
         log: (l) => this.log(l),
       },
@@ -107,14 +108,14 @@ export class Engine implements SyncEngine {
     e.unsubscribe.push(t.tree.onChange((c) => this.treeChanged(e, c.inodes, c.remote)))
     e.unsubscribe.push(t.membership.onChange(() => this.membershipChanged(e)))
     this.scheduleAntiEntropy(e)
-    for (const link of this.links) if (link.helloDone) this.openTree(link, e)
+    for (const link of this.links) if (link.helloDone) this.channels.openTree(link, e)
   }
 
   removeTree(id: string): void {
     const e = this.trees.get(id)
     if (!e) return
     this.trees.delete(id)
-    for (const ch of [...e.channels]) this.closeChannel(ch, 'ENOTREE', 'tree removed', true)
+    for (const ch of [...e.channels]) this.channels.closeChannel(ch, 'ENOTREE', 'tree removed', true)
     this.dropEntry(e)
   }
 
@@ -221,7 +222,7 @@ export class Engine implements SyncEngine {
 
   private linkClosed(link: PeerLink, reason: string): void {
     if (!this.links.delete(link)) return
-    for (const ch of [...link.channels.values()]) this.dropChannel(ch, reason)
+    for (const ch of [...link.channels.values()]) this.channels.dropChannel(ch, reason)
     for (const j of link.joins.values()) j.reject(new Error(`connection closed: ${reason}`))
     link.joins.clear()
     link.joinAfterHello?.reject(new Error(`connection closed: ${reason}`))
@@ -287,10 +288,10 @@ export class Engine implements SyncEngine {
         link.conn.close(`remote error ${m.code}: ${m.reason}`)
         return
       case 'open':
-        this.onOpen(link, m.channel, m.tree)
+        this.channels.onOpen(link, m.channel, m.tree)
         return
       case 'join':
-        this.checkNewChannel(link, m.channel)
+        this.channels.checkNewChannel(link, m.channel)
         onJoin(link, m, this.joinHooks())
         return
       case 'welcome':
@@ -310,14 +311,14 @@ export class Engine implements SyncEngine {
       throw new ProtocolError('EORDER', `${m.type} on channel ${m.channel}, which is not open`)
     }
     if (m.type === 'refuse') {
-      this.dropChannel(ch, `refused: ${m.code} ${m.reason}`)
-      if (m.code !== 'ENOTREE') this.closeIfIdle(link)
+      this.channels.dropChannel(ch, `refused: ${m.code} ${m.reason}`)
+      if (m.code !== 'ENOTREE') this.channels.closeIfIdle(link)
       return
     }
     if (m.type === 'accept') {
       if (!ch.mine || ch.state !== 'pending') throw new ProtocolError('EORDER', `accept on channel ${ch.id}`)
       ch.myRole = m.role
-      this.goLive(ch)
+      this.channels.goLive(ch)
       return
     }
     if (ch.state !== 'live') throw new ProtocolError('EORDER', `${m.type} on pending channel ${ch.id}`)
@@ -337,7 +338,7 @@ export class Engine implements SyncEngine {
     link.version = version
     link.agent = m.agent
     link.ping()
-    for (const e of this.trees.values()) this.openTree(link, e)
+    for (const e of this.trees.values()) this.channels.openTree(link, e)
     const j = link.joinAfterHello
     link.joinAfterHello = undefined
     if (j) joinRequest(link, j, this.nodeId)
@@ -359,11 +360,11 @@ export class Engine implements SyncEngine {
         } catch (err) {
           if (!(err instanceof SyncRefused)) throw err
           this.count(ch.remote, 'EFORBIDDEN', err.message)
-          this.closeChannel(ch, 'EFORBIDDEN', err.message, true)
+          this.channels.closeChannel(ch, 'EFORBIDDEN', err.message, true)
         }
         return
       case 'want':
-        this.serve(ch, m.ids)
+        serveWant(ch, m.ids)
         return
       case 'chunk':
         e.fetcher.onChunk(ch, m.id, m.data)
@@ -377,132 +378,11 @@ export class Engine implements SyncEngine {
       case 'peers':
         this.emit({ type: 'addresses', tree: e.id, peers: m.peers })
         // What the node learned may be news for the tree's other peers (sent only when it changed).
-        this.sharePeersAll(e)
+        this.channels.sharePeersAll(e)
         return
       default:
         throw new ProtocolError('EORDER', `${m.type} on a channel`)
     }
-  }
-
-  // ---- channels ----
-
-  /** Open `e` on a link whose remote is a member, unless a channel for it is already there. */
-  private openTree(link: PeerLink, e: TreeEntry): void {
-    if (link.conn.closed || !link.helloDone) return
-    const role = e.r.membership.roleOf(link.remote)
-    if (!role) return
-    for (const ch of link.channels.values()) if (ch.entry === e) return
-    if (link.channels.size >= LIMITS.channels) return
-    const ch = new Channel(link.newChannelId(), link, e, true, role)
-    link.channels.set(ch.id, ch)
-    e.channels.add(ch)
-    link.send({ type: 'open', channel: ch.id, tree: e.id })
-  }
-
-  private checkNewChannel(link: PeerLink, n: number): void {
-    if (!link.isRemoteNumber(n))
-      throw new ProtocolError('EORDER', `channel ${n} has the opener's wrong parity`)
-    if (link.channels.has(n) || link.joins.has(n)) throw new ProtocolError('EORDER', `channel ${n} is in use`)
-    if (link.channels.size >= LIMITS.channels) throw new ProtocolError('EORDER', 'too many channels')
-    link.closedIds.delete(n)
-  }
-
-  private onOpen(link: PeerLink, n: number, tree: string): void {
-    this.checkNewChannel(link, n)
-    const refuse = (code: ProtocolErrorCode, reason: string) => {
-      link.send({ type: 'refuse', channel: n, code, reason })
-      link.forget(n)
-      // A tree we do not replicate (yet: a joiner sets it up right after its
-      // welcome) is no offence and no reason to hang up.
-      if (code === 'ENOTREE') return
-      this.count(link.remote, code, reason)
-      this.closeIfIdle(link)
-    }
-    const e = this.trees.get(tree)
-    if (!e) {
-      refuse('ENOTREE', `tree ${tree} is not replicated here`)
-      return
-    }
-    const role = e.r.membership.roleOf(link.remote)
-    if (!role) {
-      refuse('ENOTMEMBER', `${link.remote} is not a member of tree ${tree}`)
-      return
-    }
-    const existing = [...link.channels.values()].find((c) => c.entry === e)
-    if (existing) {
-      if (!existing.mine || existing.state === 'live') {
-        refuse('EORDER', `tree ${tree} is already open`)
-        return
-      }
-      // Both sides opened the tree at once: the dialler's channel wins. The
-      // dialler ignores the acceptor's open; the acceptor drops its own.
-      if (link.conn.initiator) return
-      link.forget(existing.id)
-      e.channels.delete(existing)
-    }
-    const ch = new Channel(n, link, e, false, role)
-    link.channels.set(n, ch)
-    e.channels.add(ch)
-    link.send({ type: 'accept', channel: n, role })
-    this.goLive(ch)
-  }
-
-  private goLive(ch: Channel): void {
-    ch.state = 'live'
-    this.emit({ type: 'peer-open', node: ch.remote, tree: ch.entry.id, transport: ch.link.conn.transport })
-    if (ch.entry.isSyncChannel(ch)) startChannel(ch, ch.mine)
-    else sendMembers(ch)
-    this.sharePeersAll(ch.entry)
-    ch.entry.fetcher.channelOpened()
-  }
-
-  /**
-   * Peer exchange: the addresses we know of the tree's members, our own
-   * included (a node reached by inbound connections is otherwise never
-   * dialable by others), bounded by LIMITS; sent again only when changed.
-   */
-  private sharePeers(ch: Channel): void {
-    const known = this.opts.knownPeers?.(ch.entry.id) ?? []
-    const peers = known
-      .filter((p) => p.node !== ch.remote && p.addrs.length > 0)
-      .slice(0, LIMITS.peers)
-      .map((p) => ({ node: p.node, addrs: p.addrs.slice(0, LIMITS.addrs) }))
-    const sig = JSON.stringify(peers)
-    if (peers.length === 0 || sig === ch.peersSent) return
-    ch.peersSent = sig
-    ch.send({ type: 'peers', peers })
-  }
-
-  private sharePeersAll(e: TreeEntry): void {
-    for (const c of e.channels) if (c.state === 'live') this.sharePeers(c)
-  }
-
-  /** Close a channel from this side: `refuse` tells the remote. */
-  private closeChannel(ch: Channel, code: ProtocolErrorCode, reason: string, tell: boolean): void {
-    if (tell && !ch.link.conn.closed) ch.link.send({ type: 'refuse', channel: ch.id, code, reason })
-    this.dropChannel(ch, `${code}: ${reason}`)
-    this.closeIfIdle(ch.link)
-  }
-
-  private dropChannel(ch: Channel, reason: string): void {
-    const wasLive = ch.state === 'live'
-    const wasSync = wasLive && ch.entry.isSyncChannel(ch)
-    ch.link.forget(ch.id)
-    ch.entry.channels.delete(ch)
-    ch.resetAll()
-    ch.entry.fetcher.channelClosed(ch)
-    if (wasLive) this.emit({ type: 'peer-close', node: ch.remote, tree: ch.entry.id, reason })
-    if (wasSync) {
-      // Another connection to the same node takes over the sync.
-      const next = ch.entry.syncChannels().find((c) => c.remote === ch.remote)
-      if (next) this.guard(`sync hand-over to ${ch.remote.slice(0, 8)}`, () => startChannel(next, next.mine))
-    }
-  }
-
-  /** A connection whose last channel closed (and that has no join in progress) is closed. */
-  private closeIfIdle(link: PeerLink): void {
-    if (link.channels.size === 0 && link.joins.size === 0 && !link.joinAfterHello)
-      link.conn.close('no tree open in common')
   }
 
   // ---- changes ----
@@ -535,32 +415,8 @@ export class Engine implements SyncEngine {
     e.membersTimer = this.runtime.timers.setTimeout(() => {
       e.membersTimer = undefined
       if (this.trees.get(e.id) !== e) return
-      this.guard(`membership of tree ${e.id}`, () => this.applyMembership(e))
+      this.guard(`membership of tree ${e.id}`, () => this.channels.applyMembership(e))
     }, 0)
-  }
-
-  private applyMembership(e: TreeEntry): void {
-    for (const ch of [...e.channels]) {
-      const role = e.r.membership.roleOf(ch.remote)
-      if (!role) {
-        this.closeChannel(ch, 'EFORBIDDEN', 'no longer a member of this tree', true)
-        continue
-      }
-      if (role !== ch.remoteRole) {
-        const readOnlyChanged = canWrite(role) !== canWrite(ch.remoteRole)
-        ch.remoteRole = role
-        if (readOnlyChanged && ch.state === 'live') {
-          ch.resetAll()
-          startChannel(ch, true)
-          continue
-        }
-      }
-      if (ch.state === 'live') {
-        sendMembers(ch)
-        this.sharePeers(ch)
-      }
-    }
-    for (const link of this.links) this.openTree(link, e)
   }
 
   private scheduleAntiEntropy(e: TreeEntry): void {
@@ -574,44 +430,14 @@ export class Engine implements SyncEngine {
           const pick = ((r[0]! | (r[1]! << 8) | (r[2]! << 16) | (r[3]! << 24)) >>> 0) % live.length
           const ch = live[pick]!
           antiEntropy(ch)
-          this.sharePeers(ch)
+          this.channels.sharePeers(ch)
         }
         // A member refused earlier (the peer did not know it yet) gets another try.
-        for (const link of this.links) this.openTree(link, e)
+        for (const link of this.links) this.channels.openTree(link, e)
         e.fetcher.tick()
       })
       this.scheduleAntiEntropy(e)
     }, this.antiEntropyMs)
-  }
-
-  // ---- chunks ----
-
-  /** Answer a want on the link's serving queue: chunks in order, awaiting each send (backpressure). */
-  private serve(ch: Channel, ids: string[]): void {
-    const link = ch.link
-    link.serving = link.serving.then(async () => {
-      const absent: string[] = []
-      for (const id of ids) {
-        if (!ch.live || link.conn.closed) return
-        let data: Uint8Array | undefined
-        try {
-          data = ch.entry.r.store.getStored(id)
-        } catch {
-          data = undefined
-        }
-        if (data) await ch.send({ type: 'chunk', id, data })
-        else absent.push(id)
-      }
-      if (absent.length > 0 && ch.live) {
-        ch.send({ type: 'nochunk', ids: absent })
-        for (const id of absent) if (ch.owed.size < OWED_MAX) ch.owed.add(id)
-      }
-    })
-  }
-
-  /** A chunk arrived: peers that asked us for it in vain learn that we have it now (a line relays content). */
-  private tellHave(e: TreeEntry, id: ChunkId): void {
-    for (const ch of e.live()) if (ch.owed.delete(id)) ch.send({ type: 'have', ids: [id] })
   }
 
   // ---- helpers ----

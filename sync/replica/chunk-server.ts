@@ -1,0 +1,41 @@
+/**
+ * Serving chunks to peers: a `want` is answered on its link's serving queue
+ * (one want after another), one `chunk` frame per id held, each send awaited
+ * so a slow peer holds back only its own link (backpressure), then one
+ * `nochunk` for the ids not held. Ids a peer asked for in vain are
+ * remembered, and it is told by `have` once they arrive here.
+ */
+import type { ChunkId } from '../../store/types.js'
+import type { Channel } from './channel.js'
+import type { TreeEntry } from './tree-entry.js'
+
+/** Ids per channel remembered as asked-for-but-absent (beyond it, the asker finds out by anti-entropy). */
+const OWED_MAX = 65_536
+
+/** Answer a want (in order, after earlier wants on the same link). */
+export function serveWant(ch: Channel, ids: string[]): void {
+  const link = ch.link
+  link.serving = link.serving.then(async () => {
+    const absent: string[] = []
+    for (const id of ids) {
+      if (!ch.live || link.conn.closed) return
+      let data: Uint8Array | undefined
+      try {
+        data = ch.entry.r.store.getStored(id)
+      } catch {
+        data = undefined
+      }
+      if (data) await ch.send({ type: 'chunk', id, data })
+      else absent.push(id)
+    }
+    if (absent.length > 0 && ch.live) {
+      ch.send({ type: 'nochunk', ids: absent })
+      for (const id of absent) if (ch.owed.size < OWED_MAX) ch.owed.add(id)
+    }
+  })
+}
+
+/** A chunk arrived: peers that asked us for it in vain learn that we have it now (a line relays content). */
+export function tellHave(e: TreeEntry, id: ChunkId): void {
+  for (const ch of e.live()) if (ch.owed.delete(id)) ch.send({ type: 'have', ids: [id] })
+}

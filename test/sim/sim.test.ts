@@ -32,7 +32,7 @@ describe('bt sim', () => {
   })
 
   // Sweep: many seeds on small swarms with every fault on. BT_SIM_SEEDS widens it.
-  const seeds = Number(process.env.BT_SIM_SEEDS ?? 120)
+  const seeds = Number(process.env.BT_SIM_SEEDS ?? 100)
   test(`${seeds} seeds on 3-4 node swarms with loss, duplication, reordering, partitions, crashes, readers, late joins`, async () => {
     const failures: string[] = []
     for (let seed = 1; seed <= seeds; seed++) {

@@ -12,10 +12,14 @@
  *   it. So the result depends only on the set of entries, never on the order
  *   they arrived in, and a remove wins over an add of the same node at the
  *   same time.
- * - Received entries that do not count (yet) wait in a bounded in-memory pool
- *   and are folded again when the log grows, so an entry that arrives before
- *   the one granting its signer admin still takes effect; only entries that
- *   count are persisted.
+ * - A received entry gets a signature check only if its signer has been an
+ *   admin (so nobody else can make us spend verifies); entries held already
+ *   are skipped unverified. A batch is folded repeatedly while it makes new
+ *   admins, so a log sent in fold order is taken whole; an entry whose grant
+ *   has not arrived yet is dropped and counts when resent (peers resend their
+ *   whole log). Verified entries that do not count wait in a bounded pool and
+ *   are folded again when the log grows; only entries that count are
+ *   persisted.
  */
 import { createHash } from 'node:crypto'
 import type { Membership } from './replica/types.js'
@@ -183,19 +187,21 @@ function order(a: MemberEntry, b: MemberEntry): number {
 export function foldMembership(
   genesis: MemberEntry,
   rest: Iterable<MemberEntry>,
-): { roles: Map<string, Role>; effective: Set<string>; everWriters: Set<string> } {
+): { roles: Map<string, Role>; effective: Set<string>; everWriters: Set<string>; everAdmins: Set<string> } {
   const roles = new Map<string, Role>([[genesis.node, 'admin']])
   const effective = new Set<string>([genesis.id])
   const everWriters = new Set<string>([genesis.node])
+  const everAdmins = new Set<string>([genesis.node])
   for (const e of [...rest].sort(order)) {
     if (e.id === genesis.id || roles.get(e.by) !== 'admin') continue
     if (e.op === 'add') {
       roles.set(e.node, e.role!)
       if (e.role !== 'reader') everWriters.add(e.node)
+      if (e.role === 'admin') everAdmins.add(e.node)
     } else roles.delete(e.node)
     effective.add(e.id)
   }
-  return { roles, effective, everWriters }
+  return { roles, effective, everWriters, everAdmins }
 }
 
 export interface MemberLogOptions {
@@ -221,6 +227,7 @@ export class MemberLog implements Membership {
   private readonly pending = new Map<string, MemberEntry>()
   private roles = new Map<string, Role>()
   private everWriters = new Set<string>()
+  private everAdmins = new Set<string>()
   private sorted: Uint8Array[] | undefined
   private readonly listeners = new Set<() => void>()
 
@@ -314,7 +321,7 @@ export class MemberLog implements Membership {
 
   merge(entries: Uint8Array[]): { added: number; rejected: number } {
     let rejected = 0
-    const fresh: string[] = []
+    let candidates = new Map<string, MemberEntry>()
     for (const bytes of entries) {
       const e = parseEntry(bytes)
       if (!e || e.tree !== this.tree) {
@@ -323,16 +330,34 @@ export class MemberLog implements Membership {
       }
       // Peers resend the whole log: what is known (by the id of its signed bytes) is skipped unverified.
       if (e.id === this.genesisEntry.id || this.kept.has(e.id) || this.pending.has(e.id)) continue
-      if (!verifyEntry(e)) {
-        rejected++
-        continue
-      }
-      this.pending.set(e.id, e)
-      fresh.push(e.id)
+      // Keyed with the signature too: a forged copy must not shadow the genuine entry.
+      candidates.set(e.id + Buffer.from(bytes.subarray(bytes.length - SIG)).toString('hex'), e)
     }
-    if (fresh.length === 0) return { added: 0, rejected }
-    const added = this.promote()
-    // Fresh entries still waiting did not count: their signer is not an admin at their time.
+    // Only entries by nodes that have been admins are worth a signature check: anyone
+    // else's cannot count, and verifying them would let any peer burn our CPU. A
+    // batch may grant admin to a signer of another entry in it: repeat until no progress.
+    let added = 0
+    const fresh: string[] = []
+    for (;;) {
+      const next = new Map<string, MemberEntry>()
+      let progressed = false
+      for (const [key, e] of candidates) {
+        if (!this.everAdmins.has(e.by)) next.set(key, e)
+        else if (this.pending.has(e.id) || this.kept.has(e.id)) continue
+        else if (!verifyEntry(e)) rejected++
+        else {
+          this.pending.set(e.id, e)
+          fresh.push(e.id)
+          progressed = true
+        }
+      }
+      candidates = next
+      if (!progressed) break
+      added += this.promote()
+    }
+    // Signed by a node that was never an admin here: dropped unverified.
+    rejected += candidates.size
+    // Verified but not counting (signed after the signer lost its admin role): waiting, not added.
     for (const id of fresh) if (this.pending.has(id)) rejected++
     return { added, rejected }
   }
@@ -418,6 +443,7 @@ export class MemberLog implements Membership {
     const f = foldMembership(this.genesisEntry, this.kept.values())
     this.roles = f.roles
     this.everWriters = f.everWriters
+    this.everAdmins = f.everAdmins
   }
 
   /** Listeners hear of every new persisted entry (peers need the entries, not only changed roles). */

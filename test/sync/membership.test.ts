@@ -139,18 +139,52 @@ describe('membership log', () => {
     assert.deepEqual(log.merge(log.entries()), { added: 0, rejected: 0 })
   })
 
-  test('an entry that arrives before its signer became admin counts once that arrives', () => {
+  test('an entry whose signer is not (yet) an admin is dropped unverified; with its grant in one batch, or resent after, it counts', () => {
     const rt = new ManualRuntime(3)
     const source = MemberLog.create({ ...logFor(a, rt), signer: a })
     source.add(b.nodeId, 'admin')
     rt.advance(10)
     const viaB = MemberLog.fromWelcome({ ...logFor(b, rt) }, source.entries())
     const addC = viaB.add(c.nodeId, 'writer')!
+    const grantB = source.entries()[1]!
     const fresh = MemberLog.fromWelcome(logFor(d), [source.entries()[0]!])
     assert.deepEqual(fresh.merge([addC]), { added: 0, rejected: 1 })
     assert.equal(fresh.roleOf(c.nodeId), undefined)
-    assert.deepEqual(fresh.merge([source.entries()[1]!]), { added: 2, rejected: 0 })
+    assert.deepEqual(fresh.merge([grantB]), { added: 1, rejected: 0 })
+    assert.equal(fresh.roleOf(c.nodeId), undefined)
+    // Peers resend their whole log when it grows: the entry counts then.
+    assert.deepEqual(fresh.merge([grantB, addC]), { added: 1, rejected: 0 })
     assert.equal(fresh.roleOf(c.nodeId), 'writer')
+    // In one batch, the grant after the entry it enables: both count.
+    const other = MemberLog.fromWelcome(logFor(d), [source.entries()[0]!])
+    assert.deepEqual(other.merge([addC, grantB]), { added: 2, rejected: 0 })
+    assert.equal(other.roleOf(c.nodeId), 'writer')
+  })
+
+  test('a flood of entries signed by a non-admin costs no signature checks', () => {
+    const log = MemberLog.create({ ...logFor(a), signer: a })
+    log.add(b.nodeId, 'reader')
+    const junk = Array.from({ length: 2000 }, (_, i) =>
+      signEntry(b, {
+        tree: TREE,
+        op: 'add',
+        node: c.nodeId,
+        role: 'admin',
+        time: i,
+        nonce: new Uint8Array(8),
+      }),
+    )
+    const bad = junk.map((e) => {
+      const x = e.slice()
+      x[x.length - 1]! ^= 1
+      return x
+    })
+    const t0 = process.hrtime.bigint()
+    assert.deepEqual(log.merge([...junk, ...bad]), { added: 0, rejected: 4000 })
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6
+    // 4000 Ed25519 verifies take well over a second here; parsing and hashing them, a few ms.
+    assert.ok(ms < 1000, `${ms} ms`)
+    assert.equal(log.roleOf(c.nodeId), undefined)
   })
 
   test('remove wins over an add of the same node at the same time; a revoked admin signs nothing after', () => {
@@ -222,13 +256,64 @@ describe('membership log', () => {
             ;[shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!]
           }
           const log = MemberLog.fromWelcome(logFor(undefined, rt), [genesis])
+          const all = shuffled.slice()
           while (shuffled.length > 0) log.merge(shuffled.splice(0, 1 + (rt.next32() % 4)))
+          // Entries whose signer was not an admin yet when they came are dropped; peers
+          // resend their whole log, and one resend (any order) settles it.
+          log.merge(all)
           assert.deepEqual(new Map(log.members().map((m) => [m.node, m.role])), expected)
           for (const sg of signers) assert.equal(log.everWriter(sg.nodeId), folded.everWriters.has(sg.nodeId))
           // And a node that learns them from this one's list agrees too.
           const copy = MemberLog.fromWelcome(logFor(undefined, rt), log.entries())
           assert.deepEqual(copy.members(), log.members())
         }
+      }),
+      { numRuns: 60 },
+    )
+  })
+
+  test('property: the whole set in one batch, in any order, gives the roles of the fold', () => {
+    const signers = [a, b, c, d]
+    const genesis = signEntry(a, {
+      tree: TREE,
+      op: 'add',
+      node: a.nodeId,
+      role: 'admin',
+      time: 0,
+      nonce: new Uint8Array(8),
+    })
+    const op = fc.record({
+      by: fc.nat(3),
+      node: fc.nat(3),
+      add: fc.boolean(),
+      role: fc.constantFrom<Role>('admin', 'writer', 'reader'),
+      time: fc.integer({ min: 1, max: 6 }),
+    })
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 12 }), fc.nat(), (ops, seed) => {
+        const entries = ops.map((o, i) =>
+          signEntry(signers[o.by]!, {
+            tree: TREE,
+            op: o.add ? 'add' : 'remove',
+            node: signers[o.node]!.nodeId,
+            role: o.role,
+            time: o.time,
+            nonce: new Uint8Array(8).fill(i),
+          }),
+        )
+        const expected = foldMembership(
+          decodeEntry(genesis)!,
+          entries.map((e) => decodeEntry(e)!),
+        ).roles
+        const rt = new ManualRuntime(seed)
+        const shuffled = entries.slice()
+        for (let i = shuffled.length - 1; i > 0; i--) {
+          const j = rt.next32() % (i + 1)
+          ;[shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!]
+        }
+        const log = MemberLog.fromWelcome(logFor(undefined, rt), [genesis])
+        log.merge(shuffled)
+        assert.deepEqual(new Map(log.members().map((m) => [m.node, m.role])), expected)
       }),
       { numRuns: 60 },
     )

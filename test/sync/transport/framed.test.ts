@@ -109,6 +109,47 @@ describe('framed connection against a raw remote', () => {
     assert.match((await info).reason, /flow control/)
   })
 
+  test('random and mutated byte streams never throw; the connection ends closed or keeps parsing', () => {
+    let x = 0x9e3779b9
+    const rnd = (n: number) => {
+      x ^= x << 13
+      x ^= x >>> 17
+      x ^= x << 5
+      return (x >>> 0) % n
+    }
+    const valid = Buffer.concat([
+      Buffer.from(STREAM_MAGIC),
+      Buffer.from(frameHeader(3)),
+      Buffer.from([1, 2, 3]),
+      Buffer.from([0, 0, 0, 0, 1, 0, 0, 0, 9]),
+      Buffer.from(frameHeader(2)),
+      Buffer.from([4, 5]),
+    ])
+    let closedCount = 0
+    for (let round = 0; round < 3000; round++) {
+      const c = new PipeEnd(A, false)
+      c.onFrame(() => {})
+      let bytes: Uint8Array
+      if (round % 2 === 0) {
+        bytes = new Uint8Array(valid)
+        for (let k = 0; k <= rnd(4); k++) bytes[rnd(bytes.length)] = rnd(256)
+      } else {
+        bytes = new Uint8Array(rnd(64))
+        for (let i = 0; i < bytes.length; i++) bytes[i] = rnd(256)
+        if (rnd(2) === 0) bytes.set(STREAM_MAGIC.subarray(0, Math.min(4, bytes.length)))
+      }
+      for (let i = 0; i < bytes.length; ) {
+        const n = 1 + rnd(8)
+        c.inject(bytes.subarray(i, i + n))
+        i += n
+      }
+      if (c.closed) closedCount++
+      c.close('fuzz round over')
+    }
+    // Most random streams are refused (bad magic, oversize, bad control type); some mutations stay valid.
+    assert.ok(closedCount > 1000 && closedCount < 3000, `closed ${closedCount} of 3000`)
+  })
+
   test('frames queued for credit still go out after a local close, before the close record', async () => {
     const [a, b] = pipe(A, B)
     const got: number[] = []

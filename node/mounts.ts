@@ -19,6 +19,9 @@ import type { MountInfo } from './api-types.js'
 import { NodeError } from './node-error.js'
 import type { TreeVolume } from './volume.js'
 
+/** Decrypted chunks kept in memory per mounted tree. */
+const CHUNK_CACHE_BYTES = 64 * 1024 * 1024
+
 /** What `LocalNode` asks of the mounts of a running daemon (none without one). */
 export interface MountService {
   mount(tree: string, dir: string): Promise<MountInfo>
@@ -68,6 +71,8 @@ export class MountManager implements MountService {
     this.busy.add(abs)
     try {
       const volume = await this.c.volume(tree)
+      // Programs re-read hot files through a mount (each open drops the kernel's page cache).
+      volume.store.cacheChunks?.(CHUNK_CACHE_BYTES)
       if (await cleanStaleMount(abs).catch(() => false))
         this.c.log(`mount ${abs}: cleaned a stale FUSE mount left by a process that died`)
       let mount: FuseMount

@@ -14,7 +14,7 @@
  */
 import { ChunkCipher, chunkIdOf } from './crypto.js'
 import { Chunker } from './fastcdc.js'
-import { NodeCache } from './lru.js'
+import { ChunkCache, NodeCache } from './lru.js'
 import type { TreeShape } from './manifest.js'
 import { entryLength, TreeReader } from './reader.js'
 import { type BaseEntries, rewriteChunks } from './rewrite.js'
@@ -72,6 +72,7 @@ export class ChunkContentStore implements ContentStore {
   /** Outstanding write/rewrite results by root id (each holds one lease). */
   private readonly results = new Map<ChunkId, number>()
   private readonly cache: NodeCache
+  private readonly chunks = new ChunkCache()
   private readonly reader: TreeReader
   private closed = false
 
@@ -85,6 +86,7 @@ export class ChunkContentStore implements ContentStore {
       backend,
       cipher: this.cipher,
       cache: this.cache,
+      chunks: this.chunks,
       fetchMissing: options.fetchMissing,
       check: () => this.check(),
     })
@@ -137,6 +139,14 @@ export class ChunkContentStore implements ContentStore {
       session.abort()
       throw err
     }
+  }
+
+  /**
+   * Keep up to `bytes` of decrypted data chunks in memory (0: off, the
+   * default), so hot data is not decrypted again on every read.
+   */
+  cacheChunks(bytes: number): void {
+    this.chunks.setCapacity(bytes)
   }
 
   async read(ref: FileRef, offset: number, length: number): Promise<Uint8Array> {
@@ -265,6 +275,7 @@ export class ChunkContentStore implements ContentStore {
         if (size === undefined) return
         backend.deleteMany([id])
         this.cache.delete(id)
+        this.chunks.delete(id)
         deletedChunks++
         freedBytes += size
       }
@@ -354,6 +365,7 @@ export class ChunkContentStore implements ContentStore {
     if (this.closed) return
     this.closed = true
     this.cache.clear()
+    this.chunks.clear()
     this.backend.close()
   }
 

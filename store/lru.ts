@@ -34,3 +34,64 @@ export class NodeCache {
     this.map.clear()
   }
 }
+
+/**
+ * Decrypted data chunks by id, bounded in bytes; off (capacity 0) unless a
+ * caller turns it on (the daemon does for mounted trees). Chunks are
+ * content-addressed, so an entry is never stale. Entries are handed out as
+ * copies: a caller may modify what it reads.
+ */
+export class ChunkCache {
+  private readonly map = new Map<ChunkId, Uint8Array>()
+  private bytes = 0
+
+  constructor(private capacity = 0) {}
+
+  get enabled(): boolean {
+    return this.capacity > 0
+  }
+
+  /** Change the byte budget (0 turns the cache off and empties it). */
+  setCapacity(bytes: number): void {
+    this.capacity = Math.max(0, bytes)
+    this.trim()
+  }
+
+  /** A copy of [a, b) of the cached chunk, or undefined. */
+  get(id: ChunkId, a: number, b: number): Uint8Array | undefined {
+    const data = this.map.get(id)
+    if (!data) return undefined
+    this.map.delete(id)
+    this.map.set(id, data)
+    return data.slice(a, b)
+  }
+
+  set(id: ChunkId, data: Uint8Array): void {
+    // One chunk never takes more than an eighth: a big file streamed once cannot flush the rest.
+    if (data.length > this.capacity / 8) return
+    this.delete(id)
+    this.map.set(id, data)
+    this.bytes += data.length
+    this.trim()
+  }
+
+  delete(id: ChunkId): void {
+    const data = this.map.get(id)
+    if (!data) return
+    this.map.delete(id)
+    this.bytes -= data.length
+  }
+
+  clear(): void {
+    this.map.clear()
+    this.bytes = 0
+  }
+
+  private trim(): void {
+    for (const [id, data] of this.map) {
+      if (this.bytes <= this.capacity) break
+      this.map.delete(id)
+      this.bytes -= data.length
+    }
+  }
+}

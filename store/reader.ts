@@ -6,7 +6,7 @@
  * subtree length) and cached.
  */
 import { type ChunkCipher, chunkIdOf } from './crypto.js'
-import type { NodeCache } from './lru.js'
+import type { ChunkCache, NodeCache } from './lru.js'
 import { decodeNode, entryAt, type ManifestNode } from './manifest.js'
 import { type ChunkBackend, type ChunkId, type FileRef, StoreError } from './types.js'
 
@@ -23,6 +23,8 @@ export interface ReaderContext {
   backend: ChunkBackend
   cipher: ChunkCipher
   cache: NodeCache
+  /** Decrypted data chunks (off unless enabled). */
+  chunks: ChunkCache
   fetchMissing: ((id: ChunkId) => Promise<Uint8Array | undefined>) | undefined
   /** Throws when the store was closed (checked again after every await on a peer). */
   check(): void
@@ -132,11 +134,22 @@ export class TreeReader {
       if (node.level > 0) {
         yield* this.walk(node.ids[i]!, node.level - 1, e - s, a, b)
       } else {
-        const plain = await this.plain(node.ids[i]!)
-        if (plain.length !== e - s) {
-          throw eio(`chunk ${node.ids[i]} holds ${plain.length} bytes, manifest says ${e - s}`, node.ids[i])
+        const id = node.ids[i]!
+        const cached = this.c.chunks.enabled ? this.c.chunks.get(id, a, b) : undefined
+        if (cached) {
+          yield cached
+          continue
         }
-        yield a === 0 && b === plain.length ? plain : plain.subarray(a, b)
+        const plain = await this.plain(id)
+        if (plain.length !== e - s) {
+          throw eio(`chunk ${id} holds ${plain.length} bytes, manifest says ${e - s}`, id)
+        }
+        if (this.c.chunks.enabled) {
+          this.c.chunks.set(id, plain)
+          yield plain.slice(a, b)
+        } else {
+          yield a === 0 && b === plain.length ? plain : plain.subarray(a, b)
+        }
       }
     }
   }

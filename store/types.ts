@@ -198,5 +198,10 @@ export interface ContentStore {
   verify(): Promise<VerifyReport>
   stats(): StoreStats
   transaction<T>(fn: () => T): T
+  /**
+   * Keep up to `bytes` of decrypted data chunks in memory (0, the default:
+   * none). For stores read over and over (a mounted tree); optional.
+   */
+  cacheChunks?(bytes: number): void
   close(): void
 }

@@ -90,7 +90,7 @@ export function runBt(
   })
 }
 
-function describe(args: string[], r: BtResult): string {
+function explain(args: string[], r: BtResult): string {
   return `bt ${args.join(' ')} exited ${r.status ?? r.signal}\nstdout: ${r.stdout.slice(0, 4000)}\nstderr: ${r.stderr.slice(0, 4000)}`
 }
 
@@ -150,7 +150,7 @@ export class BtNode {
   /** `bt --home H ...args`; fails unless it exits 0; resolves to stdout. */
   async ok(args: string[], o: { input?: string | Uint8Array; timeoutMs?: number } = {}): Promise<string> {
     const r = await this.bt(args, o)
-    if (r.status !== 0) throw new Error(`[${this.name}] ${describe(args, r)}`)
+    if (r.status !== 0) throw new Error(`[${this.name}] ${explain(args, r)}`)
     return r.stdout
   }
 

@@ -156,6 +156,7 @@ export class Workload {
     if (!node.up || !node.volume) return
     this.count(kind)
     const op = ++this.opSeq
+    const incarnation = node.incarnation
     void this.exec(node, kind, op).then(
       (ok) => {
         if (ok) this.counters.ok++
@@ -166,7 +167,7 @@ export class Workload {
           return
         }
         // The node crashed while the operation waited (its volume closed): not a bug.
-        if (!node.up || node.volume === undefined) return
+        if (!node.up || node.incarnation !== incarnation) return
         this.hooks.violation(
           'unexpected-error',
           `op ${op} ${kind} on node ${node.index}: ${(e as Error)?.stack ?? e}`,

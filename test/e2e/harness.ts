@@ -57,13 +57,31 @@ export function btEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 /** Run `bt` with `args` (asynchronously, so daemons and the testnet keep running in this process). */
 export function runBt(
   args: string[],
-  o: { env?: NodeJS.ProcessEnv; input?: string | Uint8Array; timeoutMs?: number } = {},
+  o: {
+    env?: NodeJS.ProcessEnv
+    input?: string | Uint8Array
+    timeoutMs?: number
+    /** Holds the process while it runs (so a teardown can end it before removing its data dir). */
+    running?: Map<ChildProcess, Promise<void>>
+  } = {},
 ): Promise<BtResult> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [BT, ...args], {
       env: btEnv(o.env),
       stdio: ['pipe', 'pipe', 'pipe'],
     })
+    if (o.running) {
+      const running = o.running
+      running.set(
+        p,
+        new Promise((r) =>
+          p.on('close', () => {
+            running.delete(p)
+            r()
+          }),
+        ),
+      )
+    }
     let stdout = ''
     let stderr = ''
     p.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
@@ -144,7 +162,7 @@ export class BtNode {
 
   /** `bt --home H ...args`. */
   bt(args: string[], o: { input?: string | Uint8Array; timeoutMs?: number } = {}): Promise<BtResult> {
-    return runBt(['--home', this.home, ...args], o)
+    return runBt(['--home', this.home, ...args], { ...o, running: this.cluster.commands })
   }
 
   /** `bt --home H ...args`; fails unless it exits 0; resolves to stdout. */
@@ -283,6 +301,8 @@ export interface ClusterOptions {
 /** Nodes of one test, their workspace and (Hyperswarm) the testnet they bootstrap from. */
 export class Cluster {
   readonly nodes: BtNode[] = []
+  /** `bt` commands running now (ended before the workspace is removed). */
+  readonly commands = new Map<ChildProcess, Promise<void>>()
   readonly dir: string
   readonly logDir: string
   private testnet: Testnet | undefined
@@ -343,6 +363,9 @@ export class Cluster {
   }
 
   async teardown(): Promise<void> {
+    // A command still running (its test failed meanwhile) would recreate files in the workspace.
+    for (const p of this.commands.keys()) p.kill('SIGKILL')
+    await Promise.all(this.commands.values())
     await Promise.all(this.nodes.map((n) => n.dispose()))
     await this.testnet?.destroy().catch(() => {})
     if (process.env.BT_E2E_KEEP) process.stderr.write(`kept ${this.dir}\n`)

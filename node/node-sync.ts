@@ -270,13 +270,17 @@ export class NodeSync implements SyncApi {
         `the inviter sent an unusable member list: ${(e as Error).message}`,
       )
     }
-    const rec = this.o.registry.add(name, this.o.runtime.clock.now(), {
-      id: result.tree,
-      key: result.key,
-      role: result.role,
-    })
-    const store = new SqliteMemberLogStore(this.o.registry.database, rec.id)
-    this.watch(rec, MemberLog.fromWelcome(this.logOptions(rec.id, store), result.members))
+    // The tree and its member list are recorded together or not at all (one node.db transaction).
+    const { rec, log } = this.o.registry.database.transaction(() => {
+      const rec = this.o.registry.add(name, this.o.runtime.clock.now(), {
+        id: result.tree,
+        key: result.key,
+        role: result.role,
+      })
+      const store = new SqliteMemberLogStore(this.o.registry.database, rec.id)
+      return { rec, log: MemberLog.fromWelcome(this.logOptions(rec.id, store), result.members) }
+    })()
+    this.watch(rec, log)
     this.peerStore.record(ticket.inviter, ticket.addrs, 'ticket', this.o.runtime.clock.now())
     await r.addTree(name)
     const { key: _k, ...info } = rec

@@ -110,7 +110,12 @@ export class Replication implements Replicator {
     this.o.log(
       `replication: ${this.transports.map((t) => t.kind).join(' + ') || 'no transport'} (network ${this.o.config.network}); listening on ${addrs.join(' ') || '(nothing)'}`,
     )
-    for (const t of await this.o.node.treeList()) await this.addTree(t.name)
+    for (const t of await this.o.node.treeList()) {
+      // One unreadable tree must not keep the others from replicating.
+      await this.addTree(t.name).catch((e) =>
+        this.o.log(`${t.name}: not replicated: ${(e as Error).message}`),
+      )
+    }
     if (this.o.config.cacheSize !== undefined) this.o.node.sync.cache.limit = this.o.config.cacheSize
     this.scheduleEviction()
     this.dialer.start()

@@ -6,33 +6,52 @@
  * remembered, and it is told by `have` once they arrive here.
  */
 import type { ChunkId } from '../../store/types.js'
+import { ProtocolError } from '../wire/messages.js'
 import type { Channel } from './channel.js'
 import type { TreeEntry } from './tree-entry.js'
 
 /** Ids per channel remembered as asked-for-but-absent (beyond it, the asker finds out by anti-entropy). */
 const OWED_MAX = 65_536
 
-/** Answer a want (in order, after earlier wants on the same link). */
+/**
+ * `want` messages a link may have waiting for an answer. Our fetcher keeps a
+ * few at most (its window is 64 ids per peer); a peer past this is flooding.
+ */
+export const MAX_PENDING_WANTS = 256
+
+/** Answer a want (in order, after earlier wants on the same link). ProtocolError when the peer floods. */
 export function serveWant(ch: Channel, ids: string[]): void {
   const link = ch.link
+  if (link.pendingWants >= MAX_PENDING_WANTS)
+    throw new ProtocolError('EORDER', `more than ${MAX_PENDING_WANTS} want messages waiting for an answer`)
+  link.pendingWants++
   link.serving = link.serving.then(async () => {
-    const absent: string[] = []
-    for (const id of ids) {
-      if (!ch.live || link.conn.closed) return
-      let data: Uint8Array | undefined
-      try {
-        data = ch.entry.r.store.getStored(id)
-      } catch {
-        data = undefined
-      }
-      if (data) await ch.send({ type: 'chunk', id, data })
-      else absent.push(id)
-    }
-    if (absent.length > 0 && ch.live) {
-      ch.send({ type: 'nochunk', ids: absent })
-      for (const id of absent) if (ch.owed.size < OWED_MAX) ch.owed.add(id)
+    try {
+      await answer(ch, ids)
+    } finally {
+      link.pendingWants--
     }
   })
+}
+
+async function answer(ch: Channel, ids: string[]): Promise<void> {
+  const link = ch.link
+  const absent: string[] = []
+  for (const id of ids) {
+    if (!ch.live || link.conn.closed) return
+    let data: Uint8Array | undefined
+    try {
+      data = ch.entry.r.store.getStored(id)
+    } catch {
+      data = undefined
+    }
+    if (data) await ch.send({ type: 'chunk', id, data })
+    else absent.push(id)
+  }
+  if (absent.length > 0 && ch.live) {
+    ch.send({ type: 'nochunk', ids: absent })
+    for (const id of absent) if (ch.owed.size < OWED_MAX) ch.owed.add(id)
+  }
 }
 
 /** A chunk arrived: peers that asked us for it in vain learn that we have it now (a line relays content). */

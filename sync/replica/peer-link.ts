@@ -48,6 +48,8 @@ export class PeerLink {
   readonly joins = new Map<number, PendingJoin>()
   /** Chunk answers to `want`s, one after another (each send awaited: backpressure). */
   serving: Promise<void> = Promise.resolve()
+  /** `want` messages queued on `serving` and not answered yet. */
+  pendingWants = 0
   /** A join to send once hello is done. */
   joinAfterHello: PendingJoin | undefined
   private nextChannel: number

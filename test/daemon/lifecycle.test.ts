@@ -248,7 +248,9 @@ describe('stopping with requests in flight', () => {
     await read
     await stopped
     assert.ok(got < 32 * MB)
-    // A client that does not read at all is cut off too: it sees the connection lost.
+    // A client that does not read at all is cut off too: it sees the connection lost, or the
+    // daemon's abandon notice when there was still room for it in the client's window (a loaded
+    // machine may not have filled the window by the time the grace period ends).
     const d2 = await startDaemon(t, home, { graceMs: 100 })
     const api2 = await RemoteApi.connect(d2.socket)
     t.after(() => api2.close())
@@ -261,7 +263,7 @@ describe('stopping with requests in flight', () => {
       (async () => {
         for (;;) if ((await it.next()).done) break
       })(),
-      isNode('EDAEMON'),
+      (e: unknown) => isNode((e as { code?: string }).code === 'ECLOSED' ? 'ECLOSED' : 'EDAEMON')(e),
     )
   })
 

@@ -144,7 +144,8 @@ export class LocalNode implements NodeApi {
       version: BT_VERSION,
       trees: this.registry.list(),
     }
-    if (this.mountService) s.mounts = this.mountService.list()
+    // Always present (empty without a daemon), so the shape is the same in process and through one.
+    s.mounts = this.mountService?.list() ?? []
     if (this.daemon) {
       s.pid = this.daemon.pid
       s.socket = this.daemon.socket

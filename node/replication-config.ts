@@ -22,6 +22,8 @@ export interface ReplicationConfig {
   irohPort?: number
   /** BT_NETWORK: 'loopback' binds and advertises 127.0.0.1 only, no relays, no public DHT. */
   network?: NetworkMode
+  /** LAN discovery over multicast DNS (default: on, except with BT_NETWORK=loopback). */
+  mdns?: boolean
 }
 
 /** The config file in the data dir (optional). */
@@ -82,6 +84,9 @@ export function readConfigFile(home: string): ReplicationConfig {
     } else if (k === 'irohPort') {
       if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 65535) throw bad('irohPort: 0..65535')
       c.irohPort = v as number
+    } else if (k === 'mdns') {
+      if (typeof v !== 'boolean') throw bad('mdns: true or false')
+      c.mdns = v
     } else throw bad(`unknown setting '${k}'`)
   }
   return c

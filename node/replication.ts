@@ -13,6 +13,7 @@
  */
 import type { ChunkId } from '../store/types.js'
 import type { AutomergePathTree } from '../sync/path-tree.js'
+import { type MdnsDiscovery, mdnsEnabled, startMdns } from '../sync/peers/mdns.js'
 import { createSyncEngine } from '../sync/replica/engine.js'
 import type { JoinResult, PeerInfo, ReplicaTree, SyncEngine, TreeSyncStatus } from '../sync/replica/types.js'
 import type { Runtime } from '../sync/runtime.js'
@@ -53,6 +54,7 @@ export class Replication implements Replicator {
   private evictTimer: { cancel(): void } | undefined
   private evicting = false
   private readonly topics = new Map<string, Uint8Array>()
+  private mdns: MdnsDiscovery | undefined
   private closed = false
 
   constructor(private readonly o: ReplicationOptions) {
@@ -119,6 +121,7 @@ export class Replication implements Replicator {
     if (this.o.config.cacheSize !== undefined) this.o.node.sync.cache.limit = this.o.config.cacheSize
     this.scheduleEviction()
     this.dialer.start()
+    await this.startMdns()
   }
 
   addresses(): string[] {
@@ -256,6 +259,7 @@ export class Replication implements Replicator {
     this.closed = true
     this.evictTimer?.cancel()
     this.dialer.close()
+    await this.mdns?.close()
     await this.engine.close()
     await Promise.allSettled(this.transports.map((t) => t.close()))
   }
@@ -365,6 +369,32 @@ export class Replication implements Replicator {
     const t: Uint8Array = treeTopic(tree)
     this.topics.set(tree, t)
     return t
+  }
+
+  /**
+   * LAN discovery: announce our dial hints (not the loopback ones, useless to
+   * another host) and record announced peers in the address book, where the
+   * member dialer finds them. Never under BT_NETWORK=loopback unless asked.
+   */
+  private async startMdns(): Promise<void> {
+    if (!mdnsEnabled(this.o.config.network, this.o.config.mdns)) return
+    const store = this.o.node.sync.peerStore
+    try {
+      this.mdns = await startMdns({
+        nodeId: this.o.node.nodeId,
+        addresses: () => this.addresses().filter((a) => !/^iroh:(127\.|\[::1\])/.test(a)),
+        onPeer: (p) => {
+          store.record(p.node, p.addrs, 'mdns', this.o.runtime.clock.now())
+          this.dialer.poke()
+        },
+        timers: this.o.runtime.timers,
+        log: (l) => this.o.log(l),
+      })
+      this.o.log('mdns: announcing and browsing _blocktree._udp.local')
+    } catch (e) {
+      // e.g. port 5353 taken by another responder: replication goes on without LAN discovery.
+      this.o.log(`mdns: not started: ${(e as Error).message}`)
+    }
   }
 
   private async startIroh(): Promise<void> {

@@ -27,6 +27,11 @@ export const UP_REPLICATION_FLAGS: FlagSpec[] = [
     help: 'transports to run: iroh, hyperswarm or both (default iroh,hyperswarm)',
   },
   { name: 'port', value: 'PORT', help: 'UDP port for iroh (default: the last one used, else any free port)' },
+  {
+    name: 'mdns',
+    value: 'on|off',
+    help: 'find peers on the LAN with multicast DNS (default on; off with BT_NETWORK=loopback)',
+  },
 ]
 
 const usage = (m: string) => new UsageError(m, 'up')
@@ -51,6 +56,11 @@ export function replicationFlags(ctx: Ctx): ReplicationConfig {
       throw usage(`--port takes 0..65535, not '${port}'`)
     c.irohPort = Number(port)
   }
+  const mdns = ctx.value('mdns')
+  if (mdns !== undefined) {
+    if (mdns !== 'on' && mdns !== 'off') throw usage(`--mdns takes on or off, not '${mdns}'`)
+    c.mdns = mdns === 'on'
+  }
   return c
 }
 
@@ -58,7 +68,7 @@ export function replicationFlags(ctx: Ctx): ReplicationConfig {
 export function replicationArgs(ctx: Ctx): string[] {
   const args: string[] = []
   for (const b of ctx.values('bootstrap')) args.push('--bootstrap', b)
-  for (const f of ['cache-size', 'transport', 'port']) {
+  for (const f of ['cache-size', 'transport', 'port', 'mdns']) {
     const v = ctx.value(f)
     if (v !== undefined) args.push(`--${f}`, v)
   }

@@ -38,6 +38,7 @@ describe('sharing commands: usage errors', () => {
     [['up', '--cache-size', 'lots'], /--cache-size: a size is a number/],
     [['up', '--transport', 'carrier-pigeon'], /--transport takes iroh, hyperswarm/],
     [['up', '--port', '70000'], /--port takes 0..65535/],
+    [['up', '--mdns', 'maybe'], /--mdns takes on or off, not 'maybe'/],
     [['status', '--watch', '--json'], /--watch draws for people/],
   ]
   for (const [argv, msg] of cases)
@@ -74,13 +75,20 @@ describe('parsing helpers', () => {
     const file = join(home, 'config.json')
     writeFileSync(
       file,
-      JSON.stringify({ bootstrap: ['127.0.0.1:4000'], cacheSize: '1G', transports: ['iroh'], irohPort: 0 }),
+      JSON.stringify({
+        bootstrap: ['127.0.0.1:4000'],
+        cacheSize: '1G',
+        transports: ['iroh'],
+        irohPort: 0,
+        mdns: false,
+      }),
     )
     assert.deepEqual(readConfigFile(home), {
       bootstrap: ['127.0.0.1:4000'],
       cacheSize: 2 ** 30,
       transports: ['iroh'],
       irohPort: 0,
+      mdns: false,
     })
     const bad = (v: unknown, msg: RegExp) => {
       writeFileSync(file, typeof v === 'string' ? v : JSON.stringify(v))
@@ -95,6 +103,7 @@ describe('parsing helpers', () => {
     bad({ bootstrap: ['nope'] }, /HOST:PORT/)
     bad({ transports: [] }, /transports/)
     bad({ irohPort: 70000 }, /irohPort/)
+    bad({ mdns: 'yes' }, /mdns: true or false/)
     bad({ colour: 'blue' }, /unknown setting 'colour'/)
   })
 })

@@ -33,6 +33,8 @@ export interface MountOptions {
   cleanStale?: boolean
   /** libfuse debug output on stderr. */
   debug?: boolean
+  /** Mount read-only (`ro`): the kernel answers EROFS to every change (a reader's tree). */
+  readOnly?: boolean
 }
 
 /** Why a directory cannot be mounted on (`code` as errno names, for callers to branch on). */
@@ -171,6 +173,7 @@ export async function mountVolume(volume: Volume, dir: string, opts: MountOption
     'negative_timeout=0',
     // The kernel checks mode bits against the caller, as on a local filesystem.
     'default_permissions',
+    ...(opts.readOnly ? ['ro'] : []),
   ]
   const fuse = new BtFuse(abs, ops, options, opts.debug === true)
   await new Promise<void>((res, rej) => {

@@ -413,9 +413,14 @@ export class LocalNode implements NodeApi {
     }
   }
 
+  /** Whether this node only reads `tree` (a reader): the API refuses its changes and mounts are read-only. */
+  isReader(tree: string): boolean {
+    return this.sync.roleOf(this.registry.get(tree)) === 'reader'
+  }
+
   /** Readers receive a tree but may not change it: their changes would never be accepted by the others. */
   private checkWritable(tree: string): void {
-    if (this.sync.roleOf(this.registry.get(tree)) === 'reader')
+    if (this.isReader(tree))
       throw new FsError('EROFS', undefined, `this node is a reader of ${tree}: it cannot change it`)
   }
 

@@ -37,6 +37,8 @@ export interface MountManagerInit {
   log: (line: string) => void
   /** Wall clock, ms (the daemon is the composition root). */
   now: () => number
+  /** Whether this node may only read a tree (a reader): its mounts are read-only. */
+  readOnly?: (tree: string) => boolean
 }
 
 interface Entry {
@@ -83,6 +85,8 @@ export class MountManager implements MountService {
           now: this.c.now,
           subscribe: (listener) => volume.tree.onChange(() => listener()),
           cleanStale: false,
+          // A reader's changes would never be accepted by the other replicas.
+          readOnly: this.c.readOnly?.(tree) === true,
         })
       } catch (e) {
         if (e instanceof MountError) throw mountError(abs, e.message.slice(abs.length + 2))

@@ -36,7 +36,12 @@ export async function startMounts(o: {
   let service: MountService
   try {
     const { MountManager } = await import('../mounts.js')
-    service = new MountManager({ volume: (t) => o.node.volume(t), log: o.log, now: Date.now })
+    service = new MountManager({
+      volume: (t) => o.node.volume(t),
+      log: o.log,
+      now: Date.now,
+      readOnly: (t) => o.node.isReader(t),
+    })
   } catch (e) {
     const reason = (e as Error).message.split('\n')[0] ?? String(e)
     o.log(`FUSE adapter unavailable (install libfuse2 and fuse): ${reason}`)

@@ -101,6 +101,33 @@ expect('EIO', read, 'f')
     )
   })
 
+  test("a read-only mount (a reader's tree) serves reads and answers EROFS to every change", async (t) => {
+    const { dir, volume } = await withMount(t, { readOnly: true })
+    await volume.writeFile('/f', new TextEncoder().encode('data'))
+    await volume.mkdir('/d', 0o755)
+    await pyIn(
+      dir,
+      `
+assert read('f') == b'data'
+expect('EROFS', lambda p: open(p, 'w'), 'f')
+expect('EROFS', lambda p: open(p, 'w'), 'new')
+expect('EROFS', os.mkdir, 'd2')
+expect('EROFS', os.rename, 'f', 'g')
+expect('EROFS', os.unlink, 'f')
+expect('EROFS', os.rmdir, 'd')
+expect('EROFS', os.chmod, 'f', 0o600)
+expect('EROFS', os.symlink, 'f', 'l')
+`,
+    )
+    let back = ''
+    for await (const c of volume.readStream('/f')) back += new TextDecoder().decode(c)
+    assert.equal(back, 'data')
+    assert.deepEqual(
+      (await volume.readdir('/')).entries.map((e) => e.name),
+      ['d', 'f'],
+    )
+  })
+
   test('a file larger than the staging memory goes through the mount intact (disk volume)', async (t) => {
     const { dir, volume, mount } = await withMount(t, { disk: true })
     const mib = Number(process.env.BT_FUSE_BIG_MIB ?? 48)

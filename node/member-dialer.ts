@@ -5,8 +5,9 @@
  * and the persisted address book; Hyperswarm: the node id itself), and hands
  * each new connection to the engine. A member that cannot be reached is
  * retried with exponential backoff (1 s doubling to 60 s, with jitter from
- * the runtime), reset when it connects, so a restarted peer or a network
- * change is repaired by itself.
+ * the runtime), reset once a round sees its connection live, so a restarted
+ * peer or a network change is repaired by itself, while a node whose
+ * connections are dropped at once (a member revoked there) keeps backing off.
  *
  * With `connectedOver`, a member is kept connected over EVERY transport that
  * can reach it, not just one: the engine sends chunks over a Hyperswarm
@@ -129,7 +130,10 @@ export class MemberDialer {
         conn.close('node shutting down')
         return
       }
-      this.backoff.delete(key)
+      // The backoff is cleared only once a round sees the connection live: a node the
+      // engine refuses (e.g. revoked from the tree) connects fine and is dropped at once,
+      // and must not be redialled every round.
+      this.backOff(key, undefined)
       this.o.attach(conn)
     } catch (e) {
       this.backOff(
@@ -169,7 +173,7 @@ export class MemberDialer {
         conn.close('node shutting down')
         return
       }
-      this.backoff.delete(node)
+      this.backOff(node, undefined) // cleared once a round sees it live (see dialOne)
       this.o.attach(conn)
     } catch (e) {
       const first = !this.backoff.has(node)

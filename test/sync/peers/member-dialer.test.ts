@@ -101,6 +101,19 @@ for (const perTransport of [false, true]) {
       s.dialer.close()
     })
 
+    test('a member whose connections are dropped at once (revoked there) is redialled with backoff', async () => {
+      const s = setup(5, [P], perTransport)
+      // P accepts every connection and closes it straight away, as a node that removed us does.
+      s.net.transport(P).onConnection((c) => c.close('not a member'))
+      s.dialer.start()
+      await s.advance(5 * 60_000, 500)
+      const gaps = s.dials.slice(1).map((d, i) => d.at - s.dials[i]!.at)
+      assert.ok(s.dials.length >= 4, `only ${s.dials.length} attempts`)
+      assert.ok(s.dials.length <= 15, `${s.dials.length} dials in 5 minutes: not backing off`)
+      for (let i = 1; i < 4; i++) assert.ok(gaps[i]! >= gaps[i - 1]!, `gaps ${gaps.slice(0, 6)}`)
+      s.dialer.close()
+    })
+
     test('a member that comes up later, drops off the network, or restarts is reconnected by itself', async () => {
       const s = setup(3, [P], perTransport)
       s.dialer.start()

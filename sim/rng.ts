@@ -4,6 +4,7 @@
  * consumer of one stream never shifts the numbers another stream draws.
  */
 import { createHash } from 'node:crypto'
+import { xoshiro128ss } from '../sync/runtime.js'
 
 export class Rng {
   private readonly s = new Uint32Array(4)
@@ -15,18 +16,9 @@ export class Rng {
     if (this.s.every((x) => x === 0)) this.s[0] = 1
   }
 
-  /** Next 32 random bits (xoshiro128**). */
+  /** Next 32 random bits (xoshiro128**, the generator of sync/runtime.ts). */
   next32(): number {
-    const s = this.s
-    const result = Math.imul(rotl(Math.imul(s[1]!, 5) >>> 0, 7), 9) >>> 0
-    const t = (s[1]! << 9) >>> 0
-    s[2]! ^= s[0]!
-    s[3]! ^= s[1]!
-    s[1]! ^= s[2]!
-    s[0]! ^= s[3]!
-    s[2]! ^= t
-    s[3] = rotl(s[3]!, 11)
-    return result
+    return xoshiro128ss(this.s)
   }
 
   /** Uniform in [0, 1). */
@@ -63,8 +55,4 @@ export class Rng {
   exp(mean: number): number {
     return -Math.log(1 - this.float()) * mean
   }
-}
-
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0
 }

@@ -104,16 +104,7 @@ export class ManualRuntime implements Runtime {
 
   /** Next 32 random bits. */
   next32(): number {
-    const s = this.s
-    const result = Math.imul(rotl(Math.imul(s[1]!, 5) >>> 0, 7), 9) >>> 0
-    const t = (s[1]! << 9) >>> 0
-    s[2]! ^= s[0]!
-    s[3]! ^= s[1]!
-    s[1]! ^= s[2]!
-    s[0]! ^= s[3]!
-    s[2]! ^= t
-    s[3] = rotl(s[3]!, 11)
-    return result
+    return xoshiro128ss(this.s)
   }
 
   bytes(n: number): Uint8Array {
@@ -140,6 +131,19 @@ export class ManualRuntime implements Runtime {
     this.pending = this.pending.filter((p) => p.live)
     this.t = end
   }
+}
+
+/** One step of xoshiro128** over a 4-word state (advanced in place): the next 32 random bits. */
+export function xoshiro128ss(s: Uint32Array): number {
+  const result = Math.imul(rotl(Math.imul(s[1]!, 5) >>> 0, 7), 9) >>> 0
+  const t = (s[1]! << 9) >>> 0
+  s[2]! ^= s[0]!
+  s[3]! ^= s[1]!
+  s[1]! ^= s[2]!
+  s[0]! ^= s[3]!
+  s[2]! ^= t
+  s[3] = rotl(s[3]!, 11)
+  return result
 }
 
 function rotl(x: number, k: number): number {

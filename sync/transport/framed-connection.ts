@@ -51,6 +51,11 @@ export abstract class FramedConnection extends BaseConnection {
   private consumed = 0
   private tornDown = false
   private linkBroken: string | undefined
+  private resolveDone!: () => void
+  /** Resolves once the link is released (`markDone`); the transport's close waits for it. */
+  readonly done = new Promise<void>((r) => {
+    this.resolveDone = r
+  })
 
   constructor(
     remoteId: string,
@@ -61,6 +66,11 @@ export abstract class FramedConnection extends BaseConnection {
     private readonly closeGraceMs = 3000,
   ) {
     super(remoteId, kind, initiator)
+  }
+
+  /** The subclass's link is gone (socket closed, QUIC connection released). */
+  protected markDone(): void {
+    this.resolveDone()
   }
 
   /** Write one piece of bytes; resolve when the link has taken it. Rejects when the link broke. */

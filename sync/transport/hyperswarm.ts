@@ -204,12 +204,6 @@ export class HyperswarmTransport implements Transport {
 }
 
 class HyperswarmConnection extends FramedConnection {
-  private resolveDone!: () => void
-  /** Resolves once the socket has closed. */
-  readonly done = new Promise<void>((r) => {
-    this.resolveDone = r
-  })
-
   constructor(
     remoteId: string,
     initiator: boolean,
@@ -226,11 +220,11 @@ class HyperswarmConnection extends FramedConnection {
     s.on('error', (e: unknown) => this.linkFailed(errorText(e)))
     s.on('close', () => {
       this.linkFailed('connection closed')
-      this.resolveDone()
+      this.markDone()
     })
     if (s.destroyed) {
       this.linkFailed('connection closed')
-      this.resolveDone()
+      this.markDone()
       return
     }
     this.begin()

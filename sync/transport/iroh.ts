@@ -215,12 +215,6 @@ function toArray(bytes: Uint8Array, from: number, to: number): number[] {
 }
 
 class IrohConnection extends FramedConnection {
-  private resolveDone!: () => void
-  /** Resolves once the QUIC connection is released. */
-  readonly done = new Promise<void>((r) => {
-    this.resolveDone = r
-  })
-
   constructor(
     remoteId: string,
     initiator: boolean,
@@ -263,7 +257,7 @@ class IrohConnection extends FramedConnection {
     const reasonBytes = Array.from(new TextEncoder().encode(reason.slice(0, 200)))
     const end = () => {
       this.qc.close(0n, reasonBytes)
-      this.resolveDone()
+      this.markDone()
     }
     if (how !== 'flushed') {
       end()

@@ -5,6 +5,7 @@
  * networking: `join` then fails with EDAEMON, `peers` is empty and every tree
  * is 'stopped'.
  */
+import type { TreeSyncStatus } from '../sync/replica/types.js'
 import type { TreeInfo, TreeRole } from './api-types.js'
 
 export interface InviteOptions {
@@ -69,24 +70,15 @@ export interface PeerReport {
 
 export type TreeSyncState = 'synced' | 'syncing' | 'offline' | 'stopped'
 
-export interface TreeSyncReport {
+/** A tree's sync state as the engine reports it (peers, chunks, bytes, rates), under its local name. */
+export interface TreeSyncReport extends Omit<TreeSyncStatus, 'tree' | 'state'> {
   name: string
   id: string
   role: TreeRole
   /** 'all': every chunk kept; 'demand': fetched when read, plus pins. */
   policy: 'all' | 'demand'
-  /** Peers with the tree open now. */
-  peers: number
   /** 'stopped': no daemon runs, nothing syncs. */
   state: TreeSyncState
-  chunksWanted: number
-  chunksReceived: number
-  bytesIn: number
-  bytesOut: number
-  /** Bytes per second over the last few seconds. */
-  rateIn: number
-  rateOut: number
-  lastActivity?: number
 }
 
 export interface SyncStatusReport {

@@ -83,7 +83,9 @@ describe('daemon lifecycle', () => {
     // A daemon that starts while a command waits for the lock is used once it serves.
     const waiting2 = openApi({ home, lockWaitMs: 10_000 })
     void a.close()
-    await startDaemon(t, home)
+    // Not awaited before the command is done: if the command wins the lock, the daemon waits
+    // for it (a short-lived holder), as `bt up` does for a `bt ls` that runs at the same moment.
+    const daemon = startDaemon(t, home)
     const b = await waiting2
     try {
       // Either it got the lock before the daemon (local) or found the daemon (remote); both work.
@@ -91,6 +93,7 @@ describe('daemon lifecycle', () => {
     } finally {
       await b.close()
     }
+    await daemon
   })
 
   test('a data dir whose path is too long for a Unix socket uses a socket named by its hash', async (t) => {

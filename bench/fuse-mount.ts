@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fuse, { type FuseOps, type FuseStat } from 'fuse-native'
-import { MAX_WRITE, mountVolume } from '../fuse/index.js'
+import { mountOptions, mountVolume } from '../fuse/index.js'
 import { openDiskVolume } from '../node/open-tree.js'
 import { systemRuntime } from '../sync/runtime.js'
 import { benchArgs } from './args.js'
@@ -69,17 +69,8 @@ function load(dir: string): Promise<Row> {
   })
 }
 
-/** The same mount options as fuse/mount.ts (big writes, no entry/attr caching). */
-const MOUNT_OPTIONS = [
-  'fsname=bt-ceiling',
-  'subtype=bt',
-  'big_writes',
-  `max_write=${MAX_WRITE}`,
-  'entry_timeout=0',
-  'attr_timeout=0',
-  'negative_timeout=0',
-  'default_permissions',
-]
+/** The same mount options as ours (big writes, no entry/attr caching). */
+const MOUNT_OPTIONS = mountOptions('bt-ceiling')
 
 class CeilingFuse extends Fuse {
   override _fuseOptions(): string {

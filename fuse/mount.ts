@@ -149,17 +149,9 @@ async function checkMountPoint(dir: string, clean: boolean): Promise<void> {
 }
 
 /** Mount `volume` at `dir` (an existing empty directory); resolves once the kernel serves it. */
-export async function mountVolume(volume: Volume, dir: string, opts: MountOptions = {}): Promise<FuseMount> {
-  const abs = resolve(dir)
-  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`))
-  await checkMountPoint(abs, opts.cleanStale !== false)
-  if (!exactTimes)
-    log(
-      `fuse: the rebuilt fuse-native addon did not load (${addonProblem}); utimens can only set mtime to the access time given (fuse/native/build.sh)`,
-    )
-  const ops = new VolumeOps({ volume, log, now: opts.now ?? Date.now, exactTimes })
-  const fsname = `bt:${(opts.name ?? 'volume').replace(/[^A-Za-z0-9._-]/g, '_')}`
-  const options = [
+/** The libfuse options of every mount (the benchmark's no-op ceiling mounts with them too). */
+export function mountOptions(fsname: string, readOnly = false): string[] {
+  return [
     `fsname=${fsname}`,
     'subtype=bt',
     // 128 KiB write requests instead of 4 KiB ones: ~10x the write throughput.
@@ -173,8 +165,21 @@ export async function mountVolume(volume: Volume, dir: string, opts: MountOption
     'negative_timeout=0',
     // The kernel checks mode bits against the caller, as on a local filesystem.
     'default_permissions',
-    ...(opts.readOnly ? ['ro'] : []),
+    ...(readOnly ? ['ro'] : []),
   ]
+}
+
+export async function mountVolume(volume: Volume, dir: string, opts: MountOptions = {}): Promise<FuseMount> {
+  const abs = resolve(dir)
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`))
+  await checkMountPoint(abs, opts.cleanStale !== false)
+  if (!exactTimes)
+    log(
+      `fuse: the rebuilt fuse-native addon did not load (${addonProblem}); utimens can only set mtime to the access time given (fuse/native/build.sh)`,
+    )
+  const ops = new VolumeOps({ volume, log, now: opts.now ?? Date.now, exactTimes })
+  const fsname = `bt:${(opts.name ?? 'volume').replace(/[^A-Za-z0-9._-]/g, '_')}`
+  const options = mountOptions(fsname, opts.readOnly === true)
   const fuse = new BtFuse(abs, ops, options, opts.debug === true)
   await new Promise<void>((res, rej) => {
     fuse.mount((err) => {

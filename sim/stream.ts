@@ -10,22 +10,13 @@ import { createHash } from 'node:crypto'
 import type { CloseInfo, Connection } from '../sync/transport/types.js'
 import { MAX_FRAME } from '../sync/transport/types.js'
 import { type Datagram, HEADER_BYTES } from './links.js'
+import type { StreamOptions } from './net.js'
 import type { Cancel } from './scheduler.js'
 
 /** What a connection needs of its transport. */
 export interface StreamHost {
   readonly nodeId: string
-  readonly opts: {
-    dialTimeoutMs: number
-    idleTimeoutMs: number
-    keepaliveMs: number
-    windowBytes: number
-    windowFrames: number
-    minRtoMs: number
-    maxRtoMs: number
-    /** Undelivered bytes a receiver without a frame listener buffers before it stops accepting. */
-    receiveBufferBytes: number
-  }
+  readonly opts: StreamOptions
   readonly counters: {
     framesSent: number
     framesDelivered: number

@@ -324,6 +324,9 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
 async function quiet(nodes: SimNode[]): Promise<boolean> {
   const live = nodes.filter((n) => n.up && n.tree)
   if (live.length < nodes.length) return false
+  // The member list is gossiped like the shards: a late joiner's admission reaches readers a round later.
+  const members = membersKey(live[0]!)
+  if (live.some((n) => membersKey(n) !== members)) return false
   const full = live.filter((n) => n.role() !== 'reader')
   if (full.length === 0) return true
   const key = headsKey(full[0]!)
@@ -335,6 +338,10 @@ async function quiet(nodes: SimNode[]): Promise<boolean> {
   return true
 }
 
+function membersKey(n: SimNode): string {
+  return JSON.stringify(n.membership?.members() ?? null)
+}
+
 /** What keeps the swarm from being quiet (for the violation's detail). */
 async function whyNotQuiet(nodes: SimNode[]): Promise<string> {
   const down = nodes.filter((n) => !n.up).map((n) => n.index)
@@ -343,6 +350,10 @@ async function whyNotQuiet(nodes: SimNode[]): Promise<string> {
   const groups = new Map<string, number[]>()
   for (const n of full) groups.set(headsKey(n), [...(groups.get(headsKey(n)) ?? []), n.index])
   const parts: string[] = []
+  const lists = new Map<string, number[]>()
+  for (const n of nodes) lists.set(membersKey(n), [...(lists.get(membersKey(n)) ?? []), n.index])
+  if (lists.size > 1)
+    parts.push(`member lists differ: ${[...lists.values()].map((g) => `[${g.join(',')}]`).join(' vs ')}`)
   if (groups.size > 1)
     parts.push(`shard heads differ: ${[...groups.values()].map((g) => `[${g.join(',')}]`).join(' vs ')}`)
   for (const n of nodes) {

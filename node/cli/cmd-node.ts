@@ -1,12 +1,13 @@
 /** Commands about the node itself: status, up, down (init: cmd-key.ts). */
 import { existsSync } from 'node:fs'
 import type { NodeApi } from '../api-types.js'
+import { ownerPidFromEnv } from '../daemon/owner-watch.js'
 import { NodeError } from '../node-error.js'
 import { UsageError } from './args.js'
 import { mountArgs, mountFlags } from './cmd-mount.js'
 import { syncLines, watchStatus } from './cmd-sync.js'
 import { unlockFromEnv } from './connect.js'
-import type { Ctx } from './context.js'
+import { CliError, type Ctx } from './context.js'
 import { NODE_PASSPHRASE, SECRET_VARS, secretSource, tpmSpec } from './key-input.js'
 import { replicationArgs, replicationFlags } from './up-flags.js'
 
@@ -53,6 +54,7 @@ async function statusLines(api: NodeApi): Promise<string[]> {
 
 export async function runUp(ctx: Ctx): Promise<number> {
   const replication = replicationFlags(ctx) // usage errors before anything else
+  const exitWithPid = ownerPid(ctx)
   if (!existsSync(ctx.home))
     throw new NodeError('ENOTINIT', ctx.home, 'no node identity here (run bt init first)')
   if (ctx.flag('detach')) {
@@ -89,8 +91,18 @@ export async function runUp(ctx: Ctx): Promise<number> {
     unlock,
     mounts: mountFlags(ctx),
     replication,
+    ...(exitWithPid !== undefined ? { exitWithPid } : {}),
   })
   return 0
+}
+
+/** `BT_EXIT_WITH_PID`, checked before a detached child is started (it inherits the environment). */
+function ownerPid(ctx: Ctx): number | undefined {
+  try {
+    return ownerPidFromEnv(ctx.io.env)
+  } catch (e) {
+    throw new CliError(undefined, (e as Error).message, 2)
+  }
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {

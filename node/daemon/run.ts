@@ -15,6 +15,7 @@ import { BT_VERSION } from '../version.js'
 import { alreadyRunning, daemonInfo } from './control.js'
 import { ensurePrivateDir, removeDaemonFiles, socketPathFor, writeDaemonFile } from './daemon-file.js'
 import { startMounts } from './daemon-mounts.js'
+import { watchOwner } from './owner-watch.js'
 import { ApiServer } from './server.js'
 
 export interface RunDaemonOptions {
@@ -38,6 +39,8 @@ export interface RunDaemonOptions {
   replication?: ReplicationConfig
   /** Run no replication at all (tests of the local API alone). */
   noReplication?: boolean
+  /** Stop, as on SIGTERM, once this process has exited (`BT_EXIT_WITH_PID`, see owner-watch.ts). */
+  exitWithPid?: number
 }
 
 /** Run the daemon until it is asked to stop; resolves once it has stopped cleanly. */
@@ -144,6 +147,10 @@ export async function runDaemon(o: RunDaemonOptions): Promise<void> {
       process.off('SIGTERM', onSignal)
       process.off('SIGINT', onSignal)
     })
+  }
+  if (o.exitWithPid !== undefined) {
+    const owner = o.exitWithPid
+    stopTriggers.push(watchOwner(owner, () => requestStop(`process ${owner} (BT_EXIT_WITH_PID) exited`)))
   }
   if (o.stop) {
     const sig = o.stop

@@ -4,7 +4,8 @@
  *    only names and sizes (writes are dropped, reads return whatever is in
  *    the kernel's buffer), mounted with the same options as ours;
  *  - local disk: a plain directory under the same tmp dir;
- *  - ours: a disk volume in a tmp data dir served by fuse/ mountVolume.
+ *  - ours: a disk volume in a tmp data dir served by fuse/ mountVolume, with
+ *    the daemon's cache of decrypted chunks (node/mounts.ts).
  * The workload (bench/fuse-load.ts) runs in a child process against each
  * target: 4 KiB files created (create + write + close), stat of each, a
  * sequential write (1 MiB writes, then close: for us the close commits
@@ -23,6 +24,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fuse, { type FuseOps, type FuseStat } from 'fuse-native'
 import { mountOptions, mountVolume } from '../fuse/index.js'
+import { CHUNK_CACHE_BYTES } from '../node/mounts.js'
 import { openDiskVolume } from '../node/open-tree.js'
 import { systemRuntime } from '../sync/runtime.js'
 import { benchArgs } from './args.js'
@@ -193,6 +195,8 @@ async function main(): Promise<void> {
       key: randomBytes(32),
       runtime: systemRuntime(),
     })
+    // As the daemon mounts a tree (node/mounts.ts): with its cache of decrypted chunks.
+    volume.store.cacheChunks?.(CHUNK_CACHE_BYTES)
     const mount = await mountVolume(volume, mnt, { name: 'bench' })
     try {
       results.ours = await load(mnt)

@@ -5,6 +5,12 @@
  * decrypted, and each chunk is decrypted once per window instead of once per
  * kernel request that touches it. Random reads pass straight through.
  *
+ * "Follow each other" tolerates reordering: libfuse serves requests on
+ * several threads, so the kernel's read-ahead of one stream reaches us as
+ * e.g. 5, 7, 6, 8. A read landing in a prefetched window, or within a few
+ * request lengths of where the stream got to, counts as sequential; only a
+ * jump further away drops the windows.
+ *
  * A prefetched window is a snapshot: all windows are dropped when anything
  * may have changed what handles read (`invalidate`: a commit through the
  * mount, or a change of the tree from elsewhere), so a reader never gets
@@ -15,6 +21,8 @@ import type { Fh, Volume } from '../node/volume-types.js'
 /** First window; doubles while the handle keeps reading sequentially, up to MAX_WINDOW. */
 const MIN_WINDOW = 256 * 1024
 const MAX_WINDOW = 2 * 1024 * 1024
+/** A read this many request lengths around the stream's end still continues the stream (reordering). */
+const REORDER = 4
 
 interface Window {
   start: number
@@ -28,13 +36,13 @@ interface Window {
 }
 
 interface HandleState {
-  /** Where the last read ended. */
+  /** Where the stream got to: the furthest end of its recent reads. */
   next: number
   /** Consecutive sequential reads. */
   streak: number
   /** Size of the next window. */
   size: number
-  /** At most two: the one being consumed and the one after it. */
+  /** In stream order: one or two being consumed (reordered requests) and the one after them. */
   windows: Window[]
 }
 
@@ -60,14 +68,16 @@ export class ReadAhead {
       s = { next: -1, streak: 0, size: MIN_WINDOW, windows: [] }
       this.handles.set(fh, s)
     }
-    const sequential = pos === s.next
+    const inWindow = s.windows.some((w) => pos >= w.start && pos + len <= w.end)
+    const sequential =
+      inWindow || (s.next >= 0 && pos >= s.next - REORDER * len && pos <= s.next + REORDER * len)
     s.streak = sequential ? s.streak + 1 : 0
-    s.next = pos + len
+    s.next = sequential ? Math.max(s.next, pos + len) : pos + len
     if (!sequential) s.windows = []
     let out = await this.fromWindows(s, pos, len)
     if (out) this.stats.hits++
     else out = await this.volume.read(fh, pos, len)
-    if (sequential && s.streak >= 2 && out.length === len) this.ahead(fh, s, pos + len)
+    if (sequential && s.streak >= 2 && out.length === len) this.ahead(fh, s, s.next, s.next - REORDER * len)
     return out
   }
 
@@ -82,18 +92,24 @@ export class ReadAhead {
     return w.bytes.subarray(Math.min(a, w.bytes.length), Math.min(a + len, w.bytes.length))
   }
 
-  /** Keep a window ahead of a sequential reader now at `from`. */
-  private ahead(fh: Fh, s: HandleState, from: number): void {
-    s.windows = s.windows.filter((w) => w.generation === this.generation && w.end > from)
+  /**
+   * Keep a window ahead of a sequential reader now at `from`; windows ending
+   * after `keepFrom` stay for requests that arrive late (reordered).
+   */
+  private ahead(fh: Fh, s: HandleState, from: number, keepFrom: number): void {
+    s.windows = s.windows.filter((w) => w.generation === this.generation && w.end > keepFrom)
     const last = s.windows[s.windows.length - 1]
-    if (last) {
-      // Start the next window once the reader is in the second half of the last one.
-      if (last.eof || s.windows.length > 1 || from < last.start + (last.end - last.start) / 2) return
-      s.size = Math.min(MAX_WINDOW, s.size * 2)
-      this.start(fh, s, last.end)
-    } else {
+    if (!last || last.end <= from) {
+      // The stream overtook its last window (reordered requests move `from` in jumps): grow too.
+      if (last) s.size = Math.min(MAX_WINDOW, s.size * 2)
       this.start(fh, s, from)
+      return
     }
+    // Start the next window once the reader is in the second half of the last one.
+    const pending = s.windows.filter((w) => w.end > from).length
+    if (last.eof || pending > 1 || from < last.start + (last.end - last.start) / 2) return
+    s.size = Math.min(MAX_WINDOW, s.size * 2)
+    this.start(fh, s, last.end)
   }
 
   private start(fh: Fh, s: HandleState, start: number): void {

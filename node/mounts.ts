@@ -20,7 +20,7 @@ import { NodeError } from './node-error.js'
 import type { TreeVolume } from './volume.js'
 
 /** Decrypted chunks kept in memory per mounted tree. */
-const CHUNK_CACHE_BYTES = 64 * 1024 * 1024
+export const CHUNK_CACHE_BYTES = 64 * 1024 * 1024
 
 /** What `LocalNode` asks of the mounts of a running daemon (none without one). */
 export interface MountService {

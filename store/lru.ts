@@ -38,8 +38,8 @@ export class NodeCache {
 /**
  * Decrypted data chunks by id, bounded in bytes; off (capacity 0) unless a
  * caller turns it on (the daemon does for mounted trees). Chunks are
- * content-addressed, so an entry is never stale. Entries are handed out as
- * copies: a caller may modify what it reads.
+ * content-addressed, so an entry is never stale. `get` hands out the cached
+ * bytes themselves: the store copies them before anything leaves it.
  */
 export class ChunkCache {
   private readonly map = new Map<ChunkId, Uint8Array>()
@@ -57,13 +57,13 @@ export class ChunkCache {
     this.trim()
   }
 
-  /** A copy of [a, b) of the cached chunk, or undefined. */
-  get(id: ChunkId, a: number, b: number): Uint8Array | undefined {
+  /** The cached chunk (shared: never modify it), or undefined. */
+  get(id: ChunkId): Uint8Array | undefined {
     const data = this.map.get(id)
     if (!data) return undefined
     this.map.delete(id)
     this.map.set(id, data)
-    return data.slice(a, b)
+    return data
   }
 
   set(id: ChunkId, data: Uint8Array): void {

@@ -100,9 +100,19 @@ export class TreeReader {
     }
   }
 
-  /** Plaintext of [start, end) of a file, chunk by chunk, touching only the chunks needed. */
-  range(ref: FileRef, start: number, end: number): AsyncGenerator<Uint8Array, void, undefined> {
-    return this.walk(ref.id, undefined, ref.size, start, end)
+  /**
+   * Plaintext of [start, end) of a file, chunk by chunk, touching only the
+   * chunks needed. With `shared`, pieces may be views of the chunk cache: the
+   * caller copies them out at once and never modifies them (saves a copy per
+   * piece for `read`, which copies into its result anyway).
+   */
+  range(
+    ref: FileRef,
+    start: number,
+    end: number,
+    shared = false,
+  ): AsyncGenerator<Uint8Array, void, undefined> {
+    return this.walk(ref.id, undefined, ref.size, start, end, shared)
   }
 
   /** Visit every manifest node of a file, depth first. */
@@ -123,6 +133,7 @@ export class TreeReader {
     total: number,
     start: number,
     end: number,
+    shared: boolean,
   ): AsyncGenerator<Uint8Array, void, undefined> {
     const node = await this.node(id, level, total)
     for (let i = start > 0 ? entryAt(node, start) : 0; i < node.ids.length; i++) {
@@ -132,12 +143,12 @@ export class TreeReader {
       const a = Math.max(start, s) - s
       const b = Math.min(end, e) - s
       if (node.level > 0) {
-        yield* this.walk(node.ids[i]!, node.level - 1, e - s, a, b)
+        yield* this.walk(node.ids[i]!, node.level - 1, e - s, a, b, shared)
       } else {
         const id = node.ids[i]!
-        const cached = this.c.chunks.enabled ? this.c.chunks.get(id, a, b) : undefined
+        const cached = this.c.chunks.enabled ? this.c.chunks.get(id) : undefined
         if (cached) {
-          yield cached
+          yield shared ? cached.subarray(a, b) : cached.slice(a, b)
           continue
         }
         const plain = await this.plain(id)
@@ -146,7 +157,7 @@ export class TreeReader {
         }
         if (this.c.chunks.enabled) {
           this.c.chunks.set(id, plain)
-          yield plain.slice(a, b)
+          yield shared ? plain.subarray(a, b) : plain.slice(a, b)
         } else {
           yield a === 0 && b === plain.length ? plain : plain.subarray(a, b)
         }

@@ -55,13 +55,22 @@ export interface NetCounters {
   delivered: number
   dropped: number
   duplicated: number
+  /** Datagrams held back so later ones overtake them. */
+  reordered: number
   bytes: number
 }
 
 type Receiver = (d: Datagram) => void
 
 export class LinkNetwork {
-  readonly counters: NetCounters = { datagrams: 0, delivered: 0, dropped: 0, duplicated: 0, bytes: 0 }
+  readonly counters: NetCounters = {
+    datagrams: 0,
+    delivered: 0,
+    dropped: 0,
+    duplicated: 0,
+    reordered: 0,
+    bytes: 0,
+  }
   private readonly endpoints = new Map<string, Receiver>()
   private readonly busyUntil = new Map<string, number>()
   /** node -> partition group; nodes in different groups cannot talk. Empty: no partition. */
@@ -148,7 +157,10 @@ export class LinkNetwork {
     if (copies === 2) c.duplicated++
     for (let i = 0; i < copies; i++) {
       let delay = departs - now + s.latencyMin + this.rng.float() * (s.latencyMax - s.latencyMin)
-      if (this.rng.chance(s.reorder)) delay += this.rng.float() * 3 * Math.max(1, s.latencyMax)
+      if (this.rng.chance(s.reorder)) {
+        c.reordered++
+        delay += this.rng.float() * 3 * Math.max(1, s.latencyMax)
+      }
       this.sched.schedule(
         delay,
         `dg-${d.kind}`,

@@ -51,6 +51,7 @@ export interface SimResult {
     datagramBytes: number
     dropped: number
     duplicated: number
+    reordered: number
     retransmits: number
     dials: number
     timeouts: number
@@ -290,6 +291,7 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
         datagramBytes: links.counters.bytes,
         dropped: links.counters.dropped,
         duplicated: links.counters.duplicated,
+        reordered: links.counters.reordered,
         retransmits: counters.retransmits,
         dials: counters.dials,
         timeouts: counters.timeouts,

@@ -31,20 +31,27 @@ describe('bt sim', () => {
     assert.notEqual(c.traceHash, a.traceHash)
   })
 
-  // Sweep: many seeds on small swarms with every fault on. BT_SIM_SEEDS widens it.
-  const seeds = Number(process.env.BT_SIM_SEEDS ?? 100)
-  test(`${seeds} seeds on 3-4 node swarms with loss, duplication, reordering, partitions, crashes, readers, late joins`, async () => {
+  // Sweep: many seeds on small swarms with every fault on, short runs (every fault kind still
+  // happens across the sweep, which is checked). BT_SIM_SEEDS widens it, BT_SIM_STEPS lengthens each run.
+  const seeds = Number(process.env.BT_SIM_SEEDS ?? 300)
+  const extraSteps = Number(process.env.BT_SIM_STEPS ?? 0)
+  test(`${seeds} seeds on 3-4 node swarms with loss, duplication, reordering, partitions, crashes, readers, late joins`, async (t) => {
     const failures: string[] = []
+    /** How many runs saw each fault or event at least once. */
+    const seen = new Map<string, number>()
+    const saw = (what: string, yes: boolean) => {
+      if (yes) seen.set(what, (seen.get(what) ?? 0) + 1)
+    }
     for (let seed = 1; seed <= seeds; seed++) {
       const o = opts({
         seed,
         nodes: 3 + (seed % 2),
-        steps: 25,
+        steps: 6 + (seed % 4) * 4 + extraSteps,
         loss: 0.03,
         dup: 0.01,
         reorder: 0.05,
-        partitions: 0.04,
-        crashes: 0.04,
+        partitions: 0.08,
+        crashes: 0.08,
         readers: seed % 4 === 0 ? 1 : 0,
         late: seed % 5 === 0 ? 1 : 0,
         spotEvery: 5,
@@ -52,14 +59,38 @@ describe('bt sim', () => {
       const r = await runSim(o)
       if (r.violations.length > 0) failures.push(`${reproduceCommand(o)}\n${show(r.violations)}`)
       assert.ok(r.convergeMs !== null || r.violations.length > 0)
+      for (const kind of ['partition', 'crash', 'restart', 'join', 'isolate'] as const)
+        saw(
+          kind,
+          r.timeline.some((e) => e.kind === kind),
+        )
+      saw('loss', r.messages.dropped > 0)
+      saw('duplication', r.messages.duplicated > 0)
+      saw('reordering', r.messages.reordered > 0)
+      saw('retransmit', r.messages.retransmits > 0)
+      saw('refused op', r.ops.refused > 0)
+      saw(
+        'reader',
+        r.nodes.some((n) => n.role === 'reader'),
+      )
+      for (const [kind, n] of Object.entries(r.ops.byKind)) saw(`op ${kind}`, n > 0)
     }
     assert.deepEqual(failures, [])
+    t.diagnostic(`runs that saw each fault: ${JSON.stringify(Object.fromEntries(seen))}`)
+    // A regression that quietly disables a fault (or an operation) must not pass: across a sweep
+    // of this size every one happens in several runs (narrow sweeps only report).
+    if (seeds >= 100) {
+      const kinds = ['partition', 'crash', 'restart', 'join', 'isolate', 'loss', 'duplication', 'reordering']
+      const ops = ['create', 'write', 'append', 'rename', 'move', 'delete', 'mkdir', 'rmdir', 'burst']
+      for (const k of [...kinds, 'retransmit', 'refused op', 'reader', ...ops.map((o) => `op ${o}`)])
+        assert.ok((seen.get(k) ?? 0) >= 5, `only ${seen.get(k) ?? 0} of ${seeds} runs saw ${k}`)
+    }
   })
 
-  test('a larger swarm: 12 nodes, sparse topology, every fault, converges with nothing lost', async () => {
+  test('a larger swarm: 24 nodes, sparse topology, every fault, converges with nothing lost', async () => {
     const r = await runSim(
       opts({
-        nodes: 12,
+        nodes: 24,
         steps: 300,
         seed: 5,
         degree: 4,

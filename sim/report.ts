@@ -44,7 +44,8 @@ export function renderReport(r: SimResult): string {
   const end = Math.max(1, r.virtualMs)
   const x = (t: number) => LEFT + (Math.max(0, Math.min(end, t)) / end) * (W - LEFT - 10)
   const n = r.nodes.length
-  const top = 20
+  // Two label lines above the rows: the heal and convergence lines can be close together.
+  const top = 36
   const rowsH = n * ROW
   const svg: string[] = []
   // Partitions: bands over every row.
@@ -66,10 +67,13 @@ export function renderReport(r: SimResult): string {
       )} ${(b.from / 1000).toFixed(1)}–${(b.to / 1000).toFixed(1)} s</title></rect>`,
     )
   }
+  // Offline bursts still running at the end of the workload end there: everything is reconnected.
+  const workloadEnd = r.timeline.find((e) => e.kind === 'workload-end')?.at ?? end
   for (const node of r.nodes) {
     const y = top + node.index * ROW
     const mine = r.timeline.filter((e) => e.node === node.index)
     const late = mine.some((e) => e.kind === 'join')
+    svg.push(`<g class="row" data-node="${node.index}">`)
     svg.push(`<text x="4" y="${y + ROW - 4}" class="lbl">${node.index} ${esc(node.role)}</text>`)
     // Running: from the start (or join) until a crash, again from each restart.
     const runEvents = mine
@@ -85,7 +89,7 @@ export function renderReport(r: SimResult): string {
         `<rect x="${x(e.at) - 1}" y="${y + 1}" width="3" height="${ROW - 2}" class="crash"><title>crash at ${(e.at / 1000).toFixed(1)} s</title></rect>`,
       )
     }
-    for (const s of spans(mine, 'isolate', 'reconnect', end, false)) {
+    for (const s of spans(mine, 'isolate', 'reconnect', workloadEnd, false)) {
       svg.push(
         `<rect x="${x(s.from)}" y="${y + 4}" width="${Math.max(1, x(s.to) - x(s.from))}" height="${ROW - 8}" class="iso"><title>offline burst</title></rect>`,
       )
@@ -95,16 +99,27 @@ export function renderReport(r: SimResult): string {
         `<circle cx="${x(node.lastChangeMs)}" cy="${y + ROW / 2}" r="2.5" class="last"><title>last change ${(node.lastChangeMs / 1000).toFixed(1)} s</title></circle>`,
       )
     }
+    for (const e of mine.filter((m) => m.kind === 'join')) {
+      const jx = x(e.at)
+      svg.push(
+        `<path d="M${jx - 5} ${y + 1}L${jx} ${y + ROW / 2}L${jx - 5} ${y + ROW - 1}Z" class="join"><title>joined by invitation at ${(e.at / 1000).toFixed(1)} s</title></path>`,
+      )
+    }
+    svg.push('</g>')
   }
   const heal = [...r.timeline].reverse().find((e) => e.kind === 'workload-end')
   const conv = r.timeline.find((e) => e.kind === 'converged')
-  for (const [e, cls, label] of [
-    [heal, 'heal', 'workload end + heal'],
-    [conv, 'conv', 'converged'],
+  for (const [e, cls, label, ly] of [
+    [heal, 'heal', 'workload end + heal', top - 4],
+    [conv, 'conv', 'converged', top - 18],
   ] as const) {
     if (e) {
-      svg.push(`<line x1="${x(e.at)}" y1="${top - 6}" x2="${x(e.at)}" y2="${top + rowsH}" class="${cls}"/>`)
-      svg.push(`<text x="${x(e.at) + 2}" y="${top - 8}" class="lbl">${label}</text>`)
+      // Labels near the right edge end at their line instead of running off the picture.
+      const right = x(e.at) > W - 140
+      svg.push(`<line x1="${x(e.at)}" y1="${ly - 10}" x2="${x(e.at)}" y2="${top + rowsH}" class="${cls}"/>`)
+      svg.push(
+        `<text x="${x(e.at) + (right ? -3 : 3)}" y="${ly}" class="lbl"${right ? ' text-anchor="end"' : ''}>${label}</text>`,
+      )
     }
   }
   // Message volume.
@@ -122,9 +137,9 @@ export function renderReport(r: SimResult): string {
   svg.push(`<text x="4" y="${vTop + 10}" class="lbl">bytes/${r.bucketMs / 1000}s</text>`)
   svg.push(`<text x="4" y="${vTop + 24}" class="lbl">max ${fmtBytes(maxV)}</text>`)
   const axisY = vTop + vH + 14
-  for (let i = 0; i <= 10; i++) {
-    const t = (end * i) / 10
-    svg.push(`<text x="${x(t) - 10}" y="${axisY}" class="lbl">${(t / 1000).toFixed(0)}s</text>`)
+  const tick = niceStep(end / 10)
+  for (let t = 0; t <= end; t += tick) {
+    svg.push(`<text x="${x(t)}" y="${axisY}" class="lbl" text-anchor="middle">${fmtSeconds(t)}</text>`)
   }
   const height = axisY + 10
   const ok = r.violations.length === 0
@@ -151,11 +166,11 @@ body{font:14px system-ui,sans-serif;margin:20px;color:#222}
 table{border-collapse:collapse;margin-bottom:16px}td{padding:2px 10px;border-bottom:1px solid #ddd;vertical-align:top}
 .lbl{font:10px monospace;fill:#333}.up{fill:#8fd19e}.crash{fill:#d33}.iso{fill:#f0a030}
 .part{fill:#9ec5fe;opacity:.45}.last{fill:#222}.heal{stroke:#06c;stroke-dasharray:4 3}.conv{stroke:#090;stroke-width:2}
-.vol{fill:#6c8ebf}.bad{color:#b00}pre{white-space:pre-wrap}
+.vol{fill:#6c8ebf}.join{fill:#7a3cc8}.bad{color:#b00}pre{white-space:pre-wrap}
 </style></head><body>
 <h1>bt sim — seed ${r.seed}</h1>
 <table>${rows.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('')}</table>
-<p>Rows: nodes (green: running; red: crash; orange: cut off for an offline burst; dot: its last change).
+<p>Rows: nodes (green: running; red: crash; orange: cut off for an offline burst; purple triangle: joined late by invitation; dot: its last change).
 Blue bands: partitions. Lines: end of the workload with every partition healed (dashed), convergence (solid).</p>
 <svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}">
 ${svg.join('\n')}
@@ -163,6 +178,17 @@ ${svg.join('\n')}
 ${ok ? '' : `<h2 class="bad">Violations</h2><pre>${esc(r.violations.map((v) => `[${(v.at / 1000).toFixed(1)} s] ${v.kind}: ${v.detail}`).join('\n'))}</pre>`}
 </body></html>
 `
+}
+
+/** 1, 2 or 5 times a power of ten, at least `raw` (axis ticks fall on round seconds). */
+function niceStep(raw: number): number {
+  const p = 10 ** Math.floor(Math.log10(Math.max(1, raw)))
+  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p
+  return 10 * p
+}
+
+function fmtSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`
 }
 
 function fmtBytes(b: number): string {

@@ -319,6 +319,30 @@ export class MemberLog implements Membership {
     return this.sorted.slice()
   }
 
+  /**
+   * The entries that make `node` a member: the genesis, its adds and,
+   * transitively, the adds of their signers, in fold order. Sent with `open`
+   * so a replica that has not heard of `node` yet can check its membership
+   * (PROTOCOL.md section 4). Empty when `node` is not a member here.
+   */
+  proof(node: string): Uint8Array[] {
+    if (!this.roles.has(node)) return []
+    const adds = new Map<string, MemberEntry[]>()
+    for (const e of this.kept.values()) if (e.op === 'add') adds.set(e.node, [...(adds.get(e.node) ?? []), e])
+    const seen = new Set([node])
+    const queue = [node]
+    const out: MemberEntry[] = []
+    for (let n = queue.pop(); n !== undefined; n = queue.pop())
+      for (const e of adds.get(n) ?? []) {
+        out.push(e)
+        if (!seen.has(e.by)) {
+          seen.add(e.by)
+          queue.push(e.by)
+        }
+      }
+    return [this.genesisEntry.bytes, ...out.sort(order).map((e) => e.bytes)]
+  }
+
   merge(entries: Uint8Array[]): { added: number; rejected: number } {
     let rejected = 0
     let candidates = new Map<string, MemberEntry>()

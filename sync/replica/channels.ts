@@ -39,7 +39,8 @@ export class Channels {
     const ch = new Channel(link.newChannelId(), link, e, true, role)
     link.channels.set(ch.id, ch)
     e.channels.add(ch)
-    link.send({ type: 'open', channel: ch.id, tree: e.id })
+    const proof = e.r.membership.proof?.(this.h.nodeId).slice(0, LIMITS.members)
+    link.send({ type: 'open', channel: ch.id, tree: e.id, ...(proof?.length ? { members: proof } : {}) })
   }
 
   checkNewChannel(link: PeerLink, n: number): void {
@@ -50,7 +51,7 @@ export class Channels {
     link.closedIds.delete(n)
   }
 
-  onOpen(link: PeerLink, n: number, tree: string): void {
+  onOpen(link: PeerLink, n: number, tree: string, proof?: Uint8Array[]): void {
     this.checkNewChannel(link, n)
     const refuse = (code: ProtocolErrorCode, reason: string) => {
       link.send({ type: 'refuse', channel: n, code, reason })
@@ -66,6 +67,9 @@ export class Channels {
       refuse('ENOTREE', `tree ${tree} is not replicated here`)
       return
     }
+    // A member added while we were away proves it with the entries that admitted it
+    // (verified like any received entries; a non-member's proof admits nothing).
+    if (!e.r.membership.roleOf(link.remote) && proof?.length) e.r.membership.merge(proof)
     const role = e.r.membership.roleOf(link.remote)
     if (!role) {
       refuse('ENOTMEMBER', `${link.remote} is not a member of tree ${tree}`)

@@ -288,7 +288,7 @@ export class Engine implements SyncEngine {
         link.conn.close(`remote error ${m.code}: ${m.reason}`)
         return
       case 'open':
-        this.channels.onOpen(link, m.channel, m.tree)
+        this.channels.onOpen(link, m.channel, m.tree, m.members)
         return
       case 'join':
         this.channels.checkNewChannel(link, m.channel)

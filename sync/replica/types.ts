@@ -45,6 +45,12 @@ export interface Membership {
    * (PROTOCOL.md, Security notes). Without it only current roles count.
    */
   everWriter?(node: string): boolean
+  /**
+   * Optional: the entries that make `node` a member here (its adds and its
+   * signers' adds back to the genesis). Sent with `open`, so a member that
+   * joined while the acceptor was away is still let in (PROTOCOL.md section 4).
+   */
+  proof?(node: string): Uint8Array[]
 }
 
 /** Redeems invitations on the inviting node (secrets never leave it). */

@@ -124,6 +124,7 @@ export function encodeMessage(m: Message): Uint8Array {
     case 'open':
       w.uint(m.channel)
       w.hex(m.tree, SIZES.tree, 'tree')
+      if (m.members?.length) w.entries(m.members)
       break
     case 'join':
       w.uint(m.channel)
@@ -320,9 +321,21 @@ function decode(frame: Uint8Array): Message {
       m = { type, version, minVersion, agent: r.text('agent') }
       break
     }
-    case 'open':
-      m = { type, channel: r.uint('channel'), tree: r.hex(SIZES.tree, 'tree') }
+    case 'open': {
+      const o: Extract<Message, { type: 'open' }> = {
+        type,
+        channel: r.uint('channel'),
+        tree: r.hex(SIZES.tree, 'tree'),
+      }
+      // Optional trailing membership proof; never empty (one encoding per message).
+      if (r.left > 0) {
+        const members = r.entries()
+        if (members.length === 0) r.bad('trailing bytes (an empty membership proof)')
+        o.members = members
+      }
+      m = o
       break
+    }
     case 'join': {
       const channel = r.uint('channel')
       const tree = r.hex(SIZES.tree, 'tree')
@@ -431,6 +444,10 @@ class Reader {
 
   bad(reason: string): never {
     malformed(this.type ? `${this.type}: ${reason}` : reason)
+  }
+  /** Bytes not read yet (an optional trailing field is present when > 0). */
+  get left(): number {
+    return this.buf.length - this.pos
   }
   private need(n: number, what: string): void {
     if (n > this.buf.length - this.pos)

@@ -59,8 +59,13 @@ export type ProtocolErrorCode =
 export type Message =
   /** First frame each way. The highest common version in [minVersion, version] is used. */
   | { type: 'hello'; version: number; minVersion: number; agent: string }
-  /** Ask to replicate tree `tree` (32 hex) on `channel` (chosen by the sender, unique among its open channels). */
-  | { type: 'open'; channel: number; tree: string }
+  /**
+   * Ask to replicate tree `tree` (32 hex) on `channel` (chosen by the sender, unique among its open
+   * channels). `members`, optional: the membership entries that make the sender a member (its add
+   * and its signers' adds back to the genesis), so a replica that has not heard of it yet can check
+   * it (PROTOCOL.md section 4).
+   */
+  | { type: 'open'; channel: number; tree: string; members?: Uint8Array[] }
   /** Ask to join tree `tree` with an invitation: proof = HMAC(secret, ...) as PROTOCOL.md says. */
   | { type: 'join'; channel: number; tree: string; invite: string; proof: Uint8Array }
   /** Answer to `join`: what a new member needs. `key` is the tree's content key. */

@@ -442,11 +442,33 @@ export class Replication implements Replicator {
         network: this.o.config.network,
         ...(this.o.config.bootstrap ? { bootstrap: this.o.config.bootstrap } : {}),
         log: (l: string) => this.o.log(`hyperswarm: ${l}`),
+        onTopicPeer: (node: string, topic: Uint8Array) => this.onTopicPeer(node, topic),
       })
       this.adopt(t)
     } catch (e) {
       this.o.log(`hyperswarm: cannot start: ${(e as Error).message}`)
     }
+  }
+
+  /**
+   * A Hyperswarm lookup found `node` announcing a tree's topic. Hyperswarm
+   * connects to it by itself; a member is recorded in the address book
+   * (reachable by key on the DHT) so the member dialer keeps it connected.
+   * A node not (yet) a member here is only logged: if it was admitted while
+   * we were away, its `open` proves it (PROTOCOL.md section 4).
+   */
+  private onTopicPeer(node: string, topic: Uint8Array): void {
+    const hex = Buffer.from(topic).toString('hex')
+    const tree = [...this.topics].find(([, t]) => Buffer.from(t).toString('hex') === hex)?.[0]
+    const t = tree === undefined ? undefined : this.trees.get(tree)
+    if (!t) return
+    const member = t.members().includes(node)
+    this.o.log(
+      `hyperswarm: found ${node.slice(0, 8)} under the topic of ${t.name}${member ? '' : ' (not a member here yet)'}`,
+    )
+    if (!member) return
+    this.o.node.sync.peerStore.record(node, [`hs:${node}`], 'topic', this.o.runtime.clock.now())
+    this.dialer.poke()
   }
 
   private adopt(t: Transport): void {

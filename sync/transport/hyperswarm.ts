@@ -38,6 +38,12 @@ export interface HyperswarmTransportOptions {
   /** A direct dial gives up after this long (default 15 s). */
   timeoutMs?: number
   log?: (line: string) => void
+  /**
+   * Told once per (node, topic) when a lookup of a joined topic finds a node
+   * announcing it. Hyperswarm connects to it by itself (client mode); this
+   * lets the node learn who is around (the address book, logs).
+   */
+  onTopicPeer?: (node: string, topic: Uint8Array) => void
 }
 
 interface PendingDial {
@@ -87,6 +93,8 @@ export class HyperswarmTransport implements Transport {
   private closing = false
   private readonly timeoutMs: number
   private readonly log: (line: string) => void
+  /** `node/topic` pairs already reported to onTopicPeer. */
+  private readonly found = new Set<string>()
 
   constructor(
     private readonly swarm: Hyperswarm | undefined,
@@ -96,6 +104,8 @@ export class HyperswarmTransport implements Transport {
     this.timeoutMs = opts.timeoutMs ?? 15_000
     this.log = opts.log ?? (() => {})
     swarm?.on('connection', (socket) => this.onSocket(socket))
+    // Connections come and go as lookups find peers: a cheap moment to look for new ones.
+    if (opts.onTopicPeer) swarm?.on('update', () => this.reportTopicPeers())
   }
 
   /** False when no DHT runs (no bootstrap given and not `internet`). */
@@ -154,6 +164,28 @@ export class HyperswarmTransport implements Transport {
   async join(topic: Uint8Array): Promise<void> {
     if (!this.swarm || this.closing) return
     await this.swarm.join(Buffer.from(topic), { server: true, client: true }).flushed()
+    this.reportTopicPeers()
+  }
+
+  /** Report nodes the swarm found under a topic (its peer table), each (node, topic) once. */
+  private reportTopicPeers(): void {
+    const tell = this.opts.onTopicPeer
+    const swarm = this.swarm
+    if (!tell || !swarm || this.closing) return
+    for (const info of swarm.peers.values()) {
+      const node = info.publicKey.toString('hex')
+      if (node === this.nodeId) continue
+      for (const topic of info.topics) {
+        const key = `${node}/${topic.toString('hex')}`
+        if (this.found.has(key)) continue
+        this.found.add(key)
+        try {
+          tell(node, new Uint8Array(topic))
+        } catch (e) {
+          this.log(`topic peer listener failed: ${errorText(e)}`)
+        }
+      }
+    }
   }
 
   async leave(topic: Uint8Array): Promise<void> {
@@ -233,9 +265,9 @@ class HyperswarmConnection extends FramedConnection {
   protected writeBytes(piece: Uint8Array): Promise<void> {
     const s = this.socket
     if (s.destroyed) return Promise.reject(new Error('connection closed'))
-    // A copy: the stream may hold the buffer after write() returns, and
-    // the caller may reuse its frame once send resolves.
-    if (s.write(Buffer.from(piece))) return Promise.resolve()
+    // No copy: the stream may hold the buffer after write() returns, and the piece is its own
+    // (FramedConnection never reuses one). One write is one secret-stream message.
+    if (s.write(Buffer.from(piece.buffer, piece.byteOffset, piece.length))) return Promise.resolve()
     return new Promise((resolve, reject) => {
       const cleanup = () => {
         s.off('drain', onDrain)

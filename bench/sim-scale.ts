@@ -5,6 +5,7 @@
  * operations through the same workload on a swarm of one node (no network,
  * no replication), i.e. the cost of the Volume calls alone.
  */
+import os from 'node:os'
 import { DEFAULTS, type SimOptions } from '../sim/options.js'
 import { runSim } from '../sim/run.js'
 import { benchArgs } from './args.js'
@@ -32,13 +33,26 @@ const base: SimOptions = {
   spotEvery: 500,
 }
 
-const one = await runSim({ ...base, nodes: 1, partitions: 0, crashes: 0 })
-const swarm = await runSim({ ...base, nodes: a.nodes[0]!, degree: a.degree[0]! < 1 ? 0 : a.degree[0]! })
+// CPU seconds beside wall time: wall is meaningless while other work loads the machine.
+const cpuSeconds = () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1e6
+}
+const timed = async (o: SimOptions) => {
+  const c0 = cpuSeconds()
+  const r = await runSim(o)
+  return { ...r, cpu: cpuSeconds() - c0 }
+}
+const one = await timed({ ...base, nodes: 1, partitions: 0, crashes: 0 })
+const swarm = await timed({ ...base, nodes: a.nodes[0]!, degree: a.degree[0]! < 1 ? 0 : a.degree[0]! })
 const rate = (r: typeof one) => Math.round((r.ops.total * 1000) / Math.max(1, r.wallMs))
 const row = (label: string, r: typeof one) =>
-  `${label.padEnd(34)} ${String(r.ops.total).padStart(7)} ops ${String(rate(r)).padStart(7)} ops/s  wall ${(r.wallMs / 1000).toFixed(1)} s  virtual ${(r.virtualMs / 1000).toFixed(0)} s  events ${r.events}  frames ${r.messages.frames}  heap ${r.heapMB} MiB  violations ${r.violations.length}`
+  `${label.padEnd(34)} ${String(r.ops.total).padStart(7)} ops ${String(rate(r)).padStart(7)} ops/s  wall ${(r.wallMs / 1000).toFixed(1)} s  cpu ${r.cpu.toFixed(1)} s (${String(Math.round(r.ops.total / Math.max(0.001, r.cpu))).padStart(5)} ops/cpu-s)  virtual ${(r.virtualMs / 1000).toFixed(0)} s  events ${r.events}  frames ${r.messages.frames}  heap ${r.heapMB} MiB  violations ${r.violations.length}`
 console.log(row(`swarm of ${a.nodes[0]} (partitions, crashes)`, swarm))
 console.log(row('baseline: one node, no network', one))
+console.log(
+  `load average ${os.loadavg()[0]!.toFixed(1)} (2 cores: wall figures are only meaningful near 1 or below)`,
+)
 console.log(
   `converged ${swarm.converged ? `${((swarm.convergeMs ?? 0) / 1000).toFixed(1)} s (virtual) after the final heal` : 'no'}; trace ${swarm.traceHash.slice(0, 16)}`,
 )

@@ -24,30 +24,75 @@ export const APPLY_BATCH = 64
 
 /**
  * The next sync message of `doc` for a peer. Automerge 3.5 packs the changes
- * of a message into one document chunk, which the peer must apply in one go
- * (seconds and hundreds of MB for a 1000-change backlog on an 8k-entry
- * shard). Unless the peer has nothing yet (then the document chunk loads
- * fastest), the changes go one by one, minus those the peer's heads already
- * cover, so the peer can apply them in small batches (in causal order).
+ * of a message into one piece: a few changes as concatenated change chunks,
+ * more as one document chunk, which the peer must apply in one go (seconds
+ * and hundreds of MB for a 1000-change backlog on an 8k-entry shard). Unless
+ * the peer has nothing yet (then the document chunk loads fastest), the
+ * changes go one by one (in causal order), so the peer can apply them in
+ * small batches.
+ *
+ * Most messages carry no change or one (gossip, acknowledgements): those
+ * go as generated, without exporting the sync state or reading the change
+ * graph (that was two thirds of the cost of every message).
  */
 export function generateMessage(doc: Doc, peer: SyncState): Uint8Array | null {
-  const sentBefore = new Set(Object.keys(exportSyncState(peer).sentHashes))
   const msg = doc.generateSyncMessage(peer)
   if (!msg) return null
   const decoded = decodeSyncMessage(msg)
   if (decoded.changes.length === 0) return msg
-  const st = exportSyncState(peer)
-  const theirs = st.theirHeads ?? []
+  if (decoded.changes.length === 1 && splitChunks(decoded.changes[0]!)?.length === 1) return msg
+  const theirs = exportSyncState(peer).theirHeads ?? []
   if (theirs.length === 0) return msg
-  // Changes outside the causal past of their heads that we know; none known
-  // (unrelated histories, e.g. a shard both sides started offline): all.
+  // The hashes of the changes Automerge chose to send (a document chunk is
+  // opened in a scratch document to list them) ...
+  const fresh = new Set<string>()
+  for (const piece of decoded.changes) {
+    const parts = chunkType(piece) === 0 ? undefined : splitChunks(piece)
+    if (parts) {
+      for (const c of parts) fresh.add(decodeChange(c).hash)
+      continue
+    }
+    const scratch = loadDoc(piece, '00')
+    try {
+      for (const m of scratch.getChangesMeta([])) fresh.add(m.hash)
+    } finally {
+      scratch.free()
+    }
+  }
+  // ... one by one, in our causal order after their heads that we know (none
+  // known, e.g. a shard both sides started offline: after nothing).
   const theirHeads = theirs.filter((h) => doc.getChangeMetaByHash(h) !== null)
-  const fresh = new Set(Object.keys(st.sentHashes).filter((h) => !sentBefore.has(h)))
   const changes: Uint8Array[] = []
   for (const m of doc.getChangesMeta(theirHeads)) {
     if (fresh.has(m.hash)) changes.push(doc.getChangeByHash(m.hash)!)
   }
   return encodeSyncMessage({ ...decoded, changes })
+}
+
+const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
+
+/**
+ * Concatenated Automerge change chunks (magic, checksum, type, LEB128
+ * length, body) as one array element per chunk; undefined when `buf` is not
+ * a clean run of change chunks (type 1 or 2).
+ */
+export function splitChunks(buf: Uint8Array): Uint8Array[] | undefined {
+  const out: Uint8Array[] = []
+  let at = 0
+  while (at < buf.length) {
+    if (buf.length - at < 10) return undefined
+    for (let i = 0; i < 4; i++) if (buf[at + i] !== MAGIC[i]) return undefined
+    const type = buf[at + 8]
+    if (type !== 1 && type !== 2) return undefined
+    const r = { at: at + 9 }
+    const len = readUleb(buf, r)
+    if (len === undefined) return undefined
+    const end = r.at + len
+    if (end > buf.length) return undefined
+    out.push(buf.subarray(at, end))
+    at = end
+  }
+  return out.length > 0 ? out : undefined
 }
 
 /** Decode a received sync message (TreeError EINVAL when malformed). */
@@ -82,6 +127,35 @@ export function applyMessage(
   }
 }
 
+/**
+ * The actor (hex) of one uncompressed change chunk, read from its header
+ * (deps, then the length-prefixed actor id), as Automerge parses it;
+ * undefined for anything else (compressed, malformed: decode it fully).
+ */
+export function changeActor(chunk: Uint8Array): string | undefined {
+  if (chunk[8] !== 1) return undefined
+  const r = { at: 9 }
+  const len = readUleb(chunk, r)
+  if (len === undefined || r.at + len !== chunk.length) return undefined
+  const deps = readUleb(chunk, r)
+  if (deps === undefined) return undefined
+  r.at += deps * 32
+  const actorLen = readUleb(chunk, r)
+  if (actorLen === undefined || actorLen === 0 || r.at + actorLen > chunk.length) return undefined
+  return Buffer.from(chunk.buffer, chunk.byteOffset + r.at, actorLen).toString('hex')
+}
+
+function readUleb(buf: Uint8Array, r: { at: number }): number | undefined {
+  let v = 0
+  for (let shift = 0; shift <= 28; shift += 7) {
+    if (r.at >= buf.length) return undefined
+    const b = buf[r.at++]!
+    v += (b & 0x7f) * 2 ** shift
+    if ((b & 0x80) === 0) return v
+  }
+  return undefined
+}
+
 export type ChangeMeta = ReturnType<Doc['getChangesMeta']>[number]
 
 /**
@@ -102,7 +176,10 @@ export function changeAuthors(decoded: ReturnType<typeof decodeSyncMessage>): Se
           scratch.free()
         }
       } else {
-        nodes.add(nodeOfActor(decodeChange(chunk).actor))
+        // Read from the change headers in JS (a full decode turns every op into JS objects).
+        const actors = splitChunks(chunk)?.map(changeActor)
+        if (actors?.every((a) => a !== undefined)) for (const a of actors) nodes.add(nodeOfActor(a!))
+        else nodes.add(nodeOfActor(decodeChange(chunk).actor))
       }
     } catch (e) {
       throw new TreeError('EINVAL', `bad change from peer: ${(e as Error).message}`)

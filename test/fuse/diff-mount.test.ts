@@ -8,7 +8,11 @@
  * contents and symlink targets.
  *
  * The operations run from this process with fs.promises, one at a time
- * (never synchronous calls: this process serves the mount).
+ * (never synchronous calls: this process serves the mount). Seeds share a
+ * mount (each in a fresh directory): every fourth seed a disk volume, the
+ * others a memory volume. A seed costs ~4-6 s of CPU on a memory volume and
+ * ~7-9 s on a disk volume (measured under load 15; most of it the volume
+ * serving the mount), so CI runs 10 seeds x 1500 operations.
  * `BT_DIFF_SEED=N` runs seed N alone; `BT_DIFF_SEEDS=K` runs K seeds;
  * `BT_DIFF_OPS=N` sets the operations per seed.
  */
@@ -29,14 +33,17 @@ import {
   unlink,
 } from 'node:fs/promises'
 import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
 import { describe, test } from 'node:test'
-import { fuseSkipReason, withMount } from '../helpers/fuse.js'
+import { fuseSkipReason, type Mounted, withMount } from '../helpers/fuse.js'
 
 const skip = fuseSkipReason()
 const ONE = process.env.BT_DIFF_SEED
-const SEEDS = ONE !== undefined ? [Number(ONE)] : range(Number(process.env.BT_DIFF_SEEDS ?? 5))
+const SEEDS = ONE !== undefined ? [Number(ONE)] : range(Number(process.env.BT_DIFF_SEEDS ?? 10))
 const OPS = Number(process.env.BT_DIFF_OPS ?? 1500)
+/** Trees compared every CHECK_EVERY operations: names, kinds, modes, sizes, link targets; bytes too every CONTENT_EVERY and at the end. */
 const CHECK_EVERY = 250
+const CONTENT_EVERY = 500
 const TEST_FILE = 'dist/test/fuse/diff-mount.test.js'
 
 function range(n: number): number[] {
@@ -203,7 +210,7 @@ async function outcome(op: Op, root: string): Promise<string> {
 }
 
 /** Everything the comparison covers, as one sorted list of lines. */
-async function snapshot(root: string): Promise<string[]> {
+async function snapshot(root: string, contents = true): Promise<string[]> {
   const out: string[] = []
   const walk = async (rel: string): Promise<void> => {
     const names = (await readdir(join(root, rel))).sort()
@@ -217,6 +224,8 @@ async function snapshot(root: string): Promise<string[]> {
         await walk(p)
       } else if (st.isSymbolicLink()) {
         out.push(`symlink ${p} -> ${await readlink(full)}`)
+      } else if (!contents) {
+        out.push(`file ${p} ${perm} ${st.size}`)
       } else {
         const bytes = await readFile(full)
         assert.equal(bytes.length, st.size, `${p}: size by stat and bytes read agree`)
@@ -231,8 +240,16 @@ async function snapshot(root: string): Promise<string[]> {
 
 describe('differential: random operations on the mount and on a local directory', { skip }, () => {
   test(`${SEEDS.length} seeds x ${OPS} operations`, { timeout: 600_000 }, async (t) => {
-    const m = await withMount(t, { disk: true })
+    // One mount per kind of volume for all seeds (each in a fresh directory): a quarter of the seeds
+    // on a disk volume (SQLite chunks, staging spilled to disk), the rest on a memory volume (cheaper).
+    const mounts = new Map<'disk' | 'memory', Mounted>()
+    const mountFor = async (seed: number) => {
+      const kind = seed % 4 === 1 ? 'disk' : 'memory'
+      if (!mounts.has(kind)) mounts.set(kind, await withMount(t, { disk: kind === 'disk' }))
+      return { kind, m: mounts.get(kind)! }
+    }
     for (const seed of SEEDS) {
+      const { kind, m } = await mountFor(seed)
       const local = join(m.scratch, `s${seed}`)
       const mounted = join(m.dir, `s${seed}`)
       await mkdir(local)
@@ -243,10 +260,21 @@ describe('differential: random operations on the mount and on a local directory'
       const tally = new Map<string, number>()
       let entries = 0
       let made: string | undefined
+      // Where a seed's time goes (ms): the local directory, the mount, the tree comparisons.
+      const spent = { local: 0, mount: 0, compare: 0 }
+      const cpu0 = process.cpuUsage()
+      const timed = async <T>(k: keyof typeof spent, p: () => Promise<T>): Promise<T> => {
+        const t0 = performance.now()
+        try {
+          return await p()
+        } finally {
+          spent[k] += performance.now() - t0
+        }
+      }
       for (let i = 1; i <= OPS; i++) {
         const op = next(made)
-        const want = await outcome(op, local)
-        const got = await outcome(op, mounted)
+        const want = await timed('local', () => outcome(op, local))
+        const got = await timed('mount', () => outcome(op, mounted))
         tally.set(want, (tally.get(want) ?? 0) + 1)
         made = want === 'OK' ? op.mkdir : undefined
         log.push(`${i}: ${op.text} -> ${want}`)
@@ -256,13 +284,20 @@ describe('differential: random operations on the mount and on a local directory'
               `last ops:\n  ${log.slice(-8).join('\n  ')}\nreproduce: ${repro}`,
           )
         if (i % CHECK_EVERY === 0 || i === OPS) {
-          const [a, b] = [await snapshot(local), await snapshot(mounted)]
+          const bytes = i % CONTENT_EVERY === 0 || i === OPS
+          const [a, b] = await timed('compare', async () => [
+            await snapshot(local, bytes),
+            await snapshot(mounted, bytes),
+          ])
           assert.deepEqual(b, a, `seed ${seed}: trees differ after op ${i}\nreproduce: ${repro}`)
           entries = a.length
         }
       }
+      const cpu = process.cpuUsage(cpu0)
       t.diagnostic(
-        `seed ${seed}: ${JSON.stringify(Object.fromEntries(tally))}, ${entries} entries at the end`,
+        `seed ${seed} (${kind} volume): ${JSON.stringify(Object.fromEntries(tally))}, ${entries} entries at the end; ` +
+          `ms local ${spent.local.toFixed(0)}, mount ${spent.mount.toFixed(0)}, compare ${spent.compare.toFixed(0)}; ` +
+          `cpu ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms`,
       )
       // The generator must keep the trees busy: mostly successes, a tree that is not empty.
       assert.ok((tally.get('OK') ?? 0) > OPS / 6, `seed ${seed}: too few operations succeeded`)

@@ -15,7 +15,7 @@ import { MemoryChunkBackend } from '../store/index.js'
 import { MemberLog, type MemoryMemberLogStore } from '../sync/membership.js'
 import type { AutomergePathTree } from '../sync/path-tree.js'
 import { createSyncEngine, type Engine } from '../sync/replica/engine.js'
-import type { InviteBook, ReplicaTree } from '../sync/replica/types.js'
+import type { InviteBook, Membership, ReplicaTree } from '../sync/replica/types.js'
 import type { Signer } from '../sync/wire/ed25519.js'
 import type { Role } from '../sync/wire/messages.js'
 import { type SimNet, type SimTransport, simAddress } from './net.js'
@@ -30,7 +30,7 @@ export interface SimTree {
 }
 
 /** A deliberately broken merge (tests prove the invariants catch it). */
-export type Breakage = 'none' | 'stale-view'
+export type Breakage = 'none' | 'stale-view' | 'keep-removed'
 
 export interface SimNodeInit {
   index: number
@@ -136,7 +136,7 @@ export class SimNode {
       key: o.tree.key,
       tree: this.tree,
       store: volume.store,
-      membership: this.membership,
+      membership: o.breakage === 'keep-removed' ? keepRemoved(this.membership) : this.membership,
       fetchPolicy: () => 'all',
     }
     engine.addTree(replica)
@@ -271,5 +271,28 @@ function breakView(tree: AutomergePathTree): void {
       return
     }
     real(shard, before)
+  }
+}
+
+/**
+ * Breakage 'keep-removed': the engine sees a membership that never forgets a
+ * member it once had (as if revocation were not enforced), so a removed node
+ * keeps its channels to this one. The departure checks must catch it.
+ */
+function keepRemoved(m: MemberLog): Membership {
+  const seen = new Map<string, Role>()
+  const note = () => {
+    for (const x of m.members()) seen.set(x.node, x.role)
+  }
+  note()
+  m.onChange(note)
+  return {
+    roleOf: (n) => m.roleOf(n) ?? seen.get(n),
+    members: () => m.members(),
+    entries: () => m.entries(),
+    merge: (e) => m.merge(e),
+    onChange: (l) => m.onChange(l),
+    everWriter: (n) => m.everWriter(n),
+    proof: (n) => m.proof(n),
   }
 }

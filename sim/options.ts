@@ -26,6 +26,8 @@ export interface SimOptions {
   readers: number
   /** Nodes that join late through an invitation (after the others, before the middle of the run). */
   late: number
+  /** Writers that leave for good in the second half of the run (hand-off, then removal by the admin). */
+  leaves: number
   /** Peers each node dials (0: every other member). */
   degree: number
   /** Mean virtual ms between operations. */
@@ -52,6 +54,7 @@ export const DEFAULTS: SimOptions = {
   workload: DEFAULT_MIX,
   readers: 0,
   late: 0,
+  leaves: 0,
   degree: 0,
   opIntervalMs: 200,
   antiEntropyMs: 10_000,
@@ -85,6 +88,7 @@ export function reproduceCommand(o: SimOptions): string {
   if (formatMix(o.workload) !== formatMix(d.workload)) parts.push(`--workload ${formatMix(o.workload)}`)
   if (o.readers !== d.readers) parts.push(`--readers ${o.readers}`)
   if (o.late !== d.late) parts.push(`--late ${o.late}`)
+  if (o.leaves !== d.leaves) parts.push(`--leave ${o.leaves}`)
   if (o.degree !== d.degree) parts.push(`--degree ${o.degree}`)
   if (o.opIntervalMs !== d.opIntervalMs) parts.push(`--interval ${o.opIntervalMs}`)
   if (o.antiEntropyMs !== d.antiEntropyMs) parts.push(`--anti-entropy ${o.antiEntropyMs}`)
@@ -107,6 +111,7 @@ export function validate(o: SimOptions): SimOptions {
   int('steps', o.steps, 0, 10_000_000)
   int('readers', o.readers, 0, o.nodes - 1)
   int('late', o.late, 0, Math.max(0, o.nodes - 1 - o.readers))
+  int('leave', o.leaves, 0, Math.max(0, o.nodes - 1 - o.readers - o.late))
   int('degree', o.degree, 0, 1000)
   prob('loss', o.loss)
   prob('dup', o.dup)

@@ -99,6 +99,11 @@ export function renderReport(r: SimResult): string {
         `<circle cx="${x(node.lastChangeMs)}" cy="${y + ROW / 2}" r="2.5" class="last"><title>last change ${(node.lastChangeMs / 1000).toFixed(1)} s</title></circle>`,
       )
     }
+    for (const e of mine.filter((m) => m.kind === 'leave')) {
+      svg.push(
+        `<rect x="${x(e.at)}" y="${y + 2}" width="${Math.max(1, x(end) - x(e.at))}" height="${ROW - 4}" class="gone"><title>left: removed by the admin at ${(e.at / 1000).toFixed(1)} s, refused by every member since</title></rect>`,
+      )
+    }
     for (const e of mine.filter((m) => m.kind === 'join')) {
       const jx = x(e.at)
       svg.push(
@@ -166,11 +171,11 @@ body{font:14px system-ui,sans-serif;margin:20px;color:#222}
 table{border-collapse:collapse;margin-bottom:16px}td{padding:2px 10px;border-bottom:1px solid #ddd;vertical-align:top}
 .lbl{font:10px monospace;fill:#333}.up{fill:#8fd19e}.crash{fill:#d33}.iso{fill:#f0a030}
 .part{fill:#9ec5fe;opacity:.45}.last{fill:#222}.heal{stroke:#06c;stroke-dasharray:4 3}.conv{stroke:#090;stroke-width:2}
-.vol{fill:#6c8ebf}.join{fill:#7a3cc8}.bad{color:#b00}pre{white-space:pre-wrap}
+.vol{fill:#6c8ebf}.join{fill:#7a3cc8}.gone{fill:#888;opacity:.7}.bad{color:#b00}pre{white-space:pre-wrap}
 </style></head><body>
 <h1>bt sim — seed ${r.seed}</h1>
 <table>${rows.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('')}</table>
-<p>Rows: nodes (green: running; red: crash; orange: cut off for an offline burst; purple triangle: joined late by invitation; dot: its last change).
+<p>Rows: nodes (green: running; red: crash; orange: cut off for an offline burst; purple triangle: joined late by invitation; grey: left the tree, removed by the admin; dot: its last change).
 Blue bands: partitions. Lines: end of the workload with every partition healed (dashed), convergence (solid).</p>
 <svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}">
 ${svg.join('\n')}

@@ -10,6 +10,7 @@ import { signerFromSeed } from '../sync/wire/ed25519.js'
 import type { Role } from '../sync/wire/messages.js'
 import { verifyJoinProof } from '../sync/wire/ticket.js'
 import { finalChecks, headsKey, knows, missingChunks, spotCheck, type Violation } from './invariants.js'
+import { Departures } from './leave.js'
 import { WriteLedger } from './ledger.js'
 import { LinkNetwork } from './links.js'
 import { SimNet } from './net.js'
@@ -30,6 +31,7 @@ export interface TimelineEvent {
     | 'isolate'
     | 'reconnect'
     | 'join'
+    | 'leave'
     | 'workload-end'
     | 'converged'
   node?: number
@@ -185,10 +187,27 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
       joinAt.set(step, [...(joinAt.get(step) ?? []), i])
     }
 
+    // Leavers: the highest writer indexes below the late joiners, each leaving at a step in the second half.
+    const departures = new Departures({
+      sched,
+      nodes,
+      ledger,
+      notJoined: (i) => lateSet.has(i) && stores[i]!.load().length === 0,
+      mark: (kind, node) => mark({ kind, node }),
+      violation,
+    })
+    const leaveAt = new Map<number, number[]>()
+    for (let k = 0; k < o.leaves; k++) {
+      const i = o.nodes - o.readers - o.late - 1 - k
+      const step = control.int(Math.floor(o.steps / 2), Math.max(Math.floor(o.steps / 2), o.steps - 1))
+      leaveAt.set(step, [...(leaveAt.get(step) ?? []), i])
+    }
+
     let partitionActive = false
-    const up = () => nodes.filter((n) => n.up)
+    const up = () => nodes.filter((n) => n.up && !departures.has(n.index))
     const step = (k: number) => {
       for (const i of joinAt.get(k) ?? []) join(i)
+      for (const i of leaveAt.get(k) ?? []) departures.begin(i)
       if (!partitionActive && o.nodes > 1 && control.chance(o.partitions)) {
         const groups: number[][] = [[], []]
         for (let i = 0; i < o.nodes; i++) groups[control.int(0, 1)]!.push(i)
@@ -236,6 +255,8 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
     }
     const endAt = sched.now() + t + 1
     await sched.run({ until: endAt })
+    // A leave drawn for a step the run never reached (steps rounding) still happens.
+    for (const list of leaveAt.values()) for (const i of list) departures.begin(i)
 
     // Heal everything, restart the crashed, let the late join, then wait for quiet.
     mark({ kind: 'workload-end' })
@@ -250,9 +271,10 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
     }
     let convergeMs: number | null = null
     const settleEnd = healedAt + o.settleMs
+    const remaining = nodes.filter((n) => !departures.has(n.index))
     while (sched.now() < settleEnd) {
       await sched.run({ until: sched.now() + 1000 })
-      if (await quiet(nodes)) {
+      if (departures.settled && (await quiet(remaining))) {
         convergeMs = sched.now() - healedAt
         mark({ kind: 'converged' })
         break
@@ -261,19 +283,20 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
     if (convergeMs === null) {
       violation(
         'no-convergence',
-        `the swarm did not converge within ${o.settleMs} virtual ms after the final heal: ${await whyNotQuiet(nodes)}`,
+        `the swarm did not converge within ${o.settleMs} virtual ms after the final heal: ${await whyNotQuiet(remaining)}${departures.settled ? '' : '; a departure did not finish'}`,
       )
     }
     for (const e of sched.errors) violation('uncaught', `${e.kind} on ${e.node.slice(0, 8)}: ${e.error}`)
     if (nodes.some((n, i) => lateSet.has(i) && !n.up)) violation('join-failed', 'a late node never joined')
     if (convergeMs !== null) {
       for (const v of await finalChecks({
-        nodes,
+        nodes: remaining,
         ledger,
         at: sched.elapsed(),
         settle: (p) => sched.settle(p, 30_000),
       }))
         violations.push(v)
+      for (const v of departures.check(remaining, sched.elapsed())) violations.push(v)
     }
     const traceHash = sched.traceHash()
     const counters = net.counters

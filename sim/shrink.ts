@@ -30,7 +30,7 @@ export async function shrink(
     if (failed) best = { options: o, result: r }
     return failed
   }
-  const minNodes = (o: SimOptions) => Math.max(1, o.readers + o.late + 1)
+  const minNodes = (o: SimOptions) => Math.max(1, o.readers + o.late + o.leaves + 1)
   let progress = true
   while (progress && tries < maxTries) {
     progress = false

@@ -32,6 +32,11 @@ const FLAGS: FlagSpec[] = [
   },
   { name: 'readers', value: 'N', help: 'the last N nodes are readers (default 0)' },
   { name: 'late', value: 'N', help: 'N nodes join late through an invitation (default 0)' },
+  {
+    name: 'leave',
+    value: 'N',
+    help: 'N writers leave for good in the second half: hand-off, then the admin removes them (default 0)',
+  },
   { name: 'degree', value: 'D', help: 'peers each node dials (default 0: every other member)' },
   {
     name: 'interval',
@@ -47,7 +52,7 @@ const FLAGS: FlagSpec[] = [
   {
     name: 'inject',
     value: 'BUG',
-    help: 'break node 1 on purpose: stale-view (tests that violations are caught)',
+    help: 'break node 1 on purpose: stale-view or keep-removed (tests that violations are caught)',
   },
   { name: 'report', value: 'FILE', help: 'write a self-contained HTML report (timeline, message volume)' },
   { name: 'no-shrink', help: 'on a violation, do not search for a smaller failing case' },
@@ -63,7 +68,7 @@ export const SIM_COMMAND: Command = {
   flags: FLAGS,
   description:
     'Runs N nodes with the real node code (volumes, sync engine, membership) over a simulated network\n' +
-    '(latency, jitter, loss, duplication, reordering, partitions) with crashes, late joins and offline\n' +
+    '(latency, jitter, loss, duplication, reordering, partitions) with crashes, late joins, leaves and offline\n' +
     'bursts, then heals everything and checks that every replica converged to the same tree and bytes\n' +
     'and that no acknowledged write was lost (docs/SIM.md). Same seed and options: the same trace hash.\n' +
     'Exit 1 on a violation, with the seed and the shortest command that reproduces it.',
@@ -90,8 +95,8 @@ export function simOptions(ctx: Ctx): SimOptions {
     const latency = ctx.value('latency')
     const mix = ctx.value('workload')
     const inject = ctx.value('inject') ?? 'none'
-    if (inject !== 'none' && inject !== 'stale-view')
-      throw new RangeError(`unknown --inject '${inject}' (known: stale-view)`)
+    if (inject !== 'none' && inject !== 'stale-view' && inject !== 'keep-removed')
+      throw new RangeError(`unknown --inject '${inject}' (known: stale-view, keep-removed)`)
     return validate({
       ...DEFAULTS,
       nodes: num(ctx, 'nodes', DEFAULTS.nodes),
@@ -107,6 +112,7 @@ export function simOptions(ctx: Ctx): SimOptions {
       workload: mix === undefined ? DEFAULTS.workload : parseMix(mix),
       readers: num(ctx, 'readers', DEFAULTS.readers),
       late: num(ctx, 'late', DEFAULTS.late),
+      leaves: num(ctx, 'leave', DEFAULTS.leaves),
       degree: num(ctx, 'degree', DEFAULTS.degree),
       opIntervalMs: num(ctx, 'interval', DEFAULTS.opIntervalMs),
       antiEntropyMs: num(ctx, 'anti-entropy', DEFAULTS.antiEntropyMs),

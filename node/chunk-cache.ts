@@ -4,12 +4,15 @@
  * (`bt up --cache-size`, default 10 GiB); then the least recently used
  * chunks that no pin covers are deleted, down to 90% of the limit so that
  * eviction does not run on every fetch. Recency is tracked in memory by
- * watching the chunk backend (reads and stores); chunks not touched since
- * the daemon started count as the oldest. An evicted chunk is only "not
+ * watching the chunk backend (reads and stores) and, with `persist`, saved
+ * for on-demand trees in batches at each `enforce` and at `flush` (node.db
+ * `chunk_use`, node/chunk-recency.ts), so a restart keeps the order; chunks
+ * never used since they were persisted count as the oldest. An evicted chunk is only "not
  * local": its manifest records stay, a later read fetches it again, and
  * `bt verify` reports it under `notLocal` rather than as missing.
  */
 import type { ChunkBackend, ChunkId, ContentStore, FileRef } from '../store/types.js'
+import type { RecencyStore } from './chunk-recency.js'
 
 export const DEFAULT_CACHE_BYTES = 10 * 2 ** 30
 /** Eviction stops once the cached bytes are at or below this share of the limit. */
@@ -38,14 +41,60 @@ export class ChunkCache {
   /** Last use of a chunk, per tree (a counter, not a clock: only the order matters). */
   private readonly used = new Map<string, Map<ChunkId, number>>()
   private tick = 0
+  private store: RecencyStore | undefined
+  /** Chunks used since the last save, per tree. */
+  private readonly dirty = new Map<string, Set<ChunkId>>()
+  /** Trees the last `enforce` saw as on-demand (only their recency is saved). */
+  private demand = new Set<string>()
+  /** Called on every noted use (the daemon schedules an `enforce`, which saves). */
+  onUse: (() => void) | undefined
 
   constructor(public limit: number = DEFAULT_CACHE_BYTES) {}
+
+  /**
+   * Keep recency in `store`: what it holds is loaded (for trees tracked now
+   * and later) and counts as older than any use noted in this process.
+   */
+  persist(store: RecencyStore): void {
+    this.store = store
+    const base = store.highest()
+    for (const m of this.used.values()) for (const [id, n] of m) m.set(id, base + n)
+    this.tick += base
+    for (const tree of this.backends.keys()) this.loadUses(tree)
+  }
+
+  /** Save the recency of on-demand trees' chunks used since the last save. */
+  flush(): void {
+    const store = this.store
+    for (const [tree, ids] of this.dirty) {
+      if (store && this.demand.has(tree)) {
+        const used = this.usesOf(tree)
+        store.save(
+          tree,
+          [...ids].flatMap((id): [ChunkId, number][] => {
+            const n = used.get(id)
+            return n === undefined ? [] : [[id, n]]
+          }),
+        )
+      }
+    }
+    this.dirty.clear()
+  }
 
   /** The backend a tree's store should use: the same one, with every read and store noted. */
   track(tree: string, backend: ChunkBackend): ChunkBackend {
     this.backends.set(tree, backend)
+    if (this.store) this.loadUses(tree)
     const used = this.usesOf(tree)
-    const touch = (id: ChunkId) => used.set(id, ++this.tick)
+    const touch = (id: ChunkId) => {
+      used.set(id, ++this.tick)
+      if (this.store) {
+        const d = this.dirty.get(tree)
+        if (d) d.add(id)
+        else this.dirty.set(tree, new Set([id]))
+      }
+      this.onUse?.()
+    }
     return new Proxy(backend, {
       get: (target, prop, receiver) => {
         if (prop === 'get')
@@ -74,6 +123,8 @@ export class ChunkCache {
 
   /** Evict least recently used, unpinned chunks of on-demand trees until the cache fits. */
   async enforce(trees: CachedTree[]): Promise<EvictionReport> {
+    this.demand = new Set(trees.filter((t) => t.demand).map((t) => t.id))
+    this.flush()
     const before = this.size(trees)
     if (before <= this.limit) return { before, after: before, evicted: 0 }
     const target = Math.floor(this.limit * LOW_WATER)
@@ -106,6 +157,12 @@ export class ChunkCache {
         this.usesOf(c.tree).delete(c.id)
       }
       for (const [backend, ids] of byBackend) backend.deleteMany(ids)
+      for (const c of batch) this.dirty.get(c.tree)?.delete(c.id)
+      if (this.store) {
+        const byTree = new Map<string, ChunkId[]>()
+        for (const c of batch) byTree.set(c.tree, [...(byTree.get(c.tree) ?? []), c.id])
+        for (const [tree, ids] of byTree) this.store.remove(tree, ids)
+      }
       evicted += batch.length
     }
     return { before, after: this.size(trees), evicted }
@@ -114,6 +171,14 @@ export class ChunkCache {
   forget(tree: string): void {
     this.backends.delete(tree)
     this.used.delete(tree)
+    this.dirty.delete(tree)
+    this.store?.remove(tree)
+  }
+
+  /** Merge a tree's persisted uses under those noted in this process. */
+  private loadUses(tree: string): void {
+    const used = this.usesOf(tree)
+    for (const [id, n] of this.store?.load(tree) ?? []) if (!used.has(id)) used.set(id, n)
   }
 
   private usesOf(tree: string): Map<ChunkId, number> {

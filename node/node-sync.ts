@@ -21,6 +21,7 @@ import type { Role } from '../sync/wire/messages.js'
 import type { Ticket } from '../sync/wire/ticket.js'
 import type { TreeInfo, TreeRole } from './api-types.js'
 import { ChunkCache } from './chunk-cache.js'
+import { SqliteRecencyStore } from './chunk-recency.js'
 import { InviteStore } from './invites.js'
 import { SqliteMemberLogStore } from './members.js'
 import { NodeError } from './node-error.js'
@@ -97,6 +98,7 @@ export class NodeSync implements SyncApi {
     this.invites = new InviteStore(db, o.wrapKey, o.runtime)
     this.pinStore = new PinStore(db)
     this.peerStore = new PeerStore(db)
+    this.cache.persist(new SqliteRecencyStore(db))
   }
 
   get nodeId(): string {

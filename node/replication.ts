@@ -118,7 +118,10 @@ export class Replication implements Replicator {
         this.o.log(`${t.name}: not replicated: ${(e as Error).message}`),
       )
     }
-    if (this.o.config.cacheSize !== undefined) this.o.node.sync.cache.limit = this.o.config.cacheSize
+    const cache = this.o.node.sync.cache
+    if (this.o.config.cacheSize !== undefined) cache.limit = this.o.config.cacheSize
+    // Uses of cached chunks are saved at the next enforce (at most once a second).
+    cache.onUse = () => this.scheduleEviction()
     this.scheduleEviction()
     this.dialer.start()
     await this.startMdns()
@@ -258,6 +261,13 @@ export class Replication implements Replicator {
     if (this.closed) return
     this.closed = true
     this.evictTimer?.cancel()
+    const cache = this.o.node.sync.cache
+    cache.onUse = undefined
+    try {
+      cache.flush()
+    } catch (e) {
+      this.o.log(`cache: saving chunk recency failed: ${(e as Error).message}`)
+    }
     this.dialer.close()
     await this.mdns?.close()
     await this.engine.close()

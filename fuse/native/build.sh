@@ -9,10 +9,18 @@
 #      0xFFFFFFFE00000000 and UTIME_OMIT as 0xFFFFFFFF00000000 (both were
 #      1073 ms before).
 # fuse/native.ts loads this addon in place of the prebuilt one when it loads.
-# Needs: cc, Node's headers (/usr/include/node), libfuse.so.2 (Debian libfuse2).
+# `npm install` runs it (package.json "prepare"); the addon is not committed.
+# Needs: cc, Node's headers (node_api.h: $NODE_INCLUDE, else beside this node,
+# /usr/include/node, or node-gyp's header cache), libfuse.so.2 (Debian libfuse2).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+nodeinc=
+for d in ${NODE_INCLUDE:-} "$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/node" \
+  /usr/include/node /usr/local/include/node "$HOME/.cache/node-gyp/$(node -p 'process.versions.node')/include/node"; do
+  if [ -f "$d/node_api.h" ]; then nodeinc=$d; break; fi
+done
+[ -n "$nodeinc" ] || { echo "build.sh: Node's headers (node_api.h) not found; set NODE_INCLUDE" >&2; exit 1; }
 src=$root/node_modules/fuse-native/fuse-native.c
 grep -q '"version": "2.2.6"' "$root/node_modules/fuse-native/package.json" || {
   echo "build.sh: expects fuse-native 2.2.6 (the fixes are made to that source)" >&2
@@ -31,7 +39,7 @@ grep -q 'UTIME_OMIT) return' "$tmp/fuse-native.c"
 grep -q 'ops.flag_utime_omit_ok = 1' "$tmp/fuse-native.c"
 mkdir -p "$here/build/Release"
 cc -shared -fPIC -O2 -D_FILE_OFFSET_BITS=64 -include sys/stat.h \
-  -I/usr/include/node -I"$root/node_modules/napi-macros" \
+  -I"$nodeinc" -I"$root/node_modules/napi-macros" \
   -I"$root/node_modules/fuse-shared-library-linux/libfuse/include" \
   "$tmp/fuse-native.c" -o "$here/build/Release/fuse.node" -l:libfuse.so.2 -lpthread
 strip "$here/build/Release/fuse.node"

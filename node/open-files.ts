@@ -13,6 +13,7 @@ import { type Runtime, toHex } from '../sync/runtime.js'
 import type { ContentVersion, Entry, InodeId, PathTree } from '../sync/types.js'
 import { Branch } from './branch.js'
 import { FsError } from './errors.js'
+import { SequentialIngest } from './ingest.js'
 import { KeyedMutex } from './mutex.js'
 import type { RetentionLedger } from './retention.js'
 import type { Staging } from './staging.js'
@@ -40,6 +41,8 @@ export interface Handle {
   /** The entry as last seen (kept when the inode is unlinked meanwhile). */
   entry: Entry
   branch?: Branch
+  /** Chunking the branch as it is written, while the writes stay in order (node/ingest.ts). */
+  ingest?: SequentialIngest
 }
 
 export interface OpenFilesInit {
@@ -140,6 +143,7 @@ export class OpenFiles {
       if (at + data.length > MAX_FILE_SIZE) throw new FsError('EFBIG', h.path)
       if (h.append) await b.append(latest, data)
       else await b.write(latest, offset, data)
+      await h.ingest?.wrote(at, data)
       return data.length
     })
   }
@@ -150,6 +154,7 @@ export class OpenFiles {
     if (!Number.isSafeInteger(size) || size < 0) throw new FsError('EINVAL', h.path, `bad size ${size}`)
     await this.lock.run(h.ino, async () => {
       await (await this.branchOf(h)).truncate(this.latest(h)?.ref ?? null, size)
+      h.ingest?.truncated(size)
     })
   }
 
@@ -211,8 +216,31 @@ export class OpenFiles {
   }
 
   private async branchOf(h: Handle): Promise<Branch> {
-    h.branch ??= new Branch(this.latest(h), await this.c.staging.create())
+    if (!h.branch) {
+      const b = new Branch(this.latest(h), await this.c.staging.create())
+      h.branch = b
+      // Appends land wherever the file ends at commit: never an in-order prefix from 0.
+      if (!h.append) h.ingest = new SequentialIngest(this.c.store, b.staging)
+    }
     return h.branch
+  }
+
+  /**
+   * The branch's content already stored by its ingest, when the branch over
+   * `latest` is exactly the bytes ingested: all written in order from 0, and
+   * nothing of `latest` showing through. Undefined otherwise (and the ingest
+   * is abandoned).
+   */
+  private async ingested(h: Handle, b: Branch, latest: FileRef | null): Promise<FileRef | undefined> {
+    const ing = h.ingest
+    h.ingest = undefined
+    if (!ing) return undefined
+    const size = b.size(latest)
+    if (!ing.alive || (b.truncMin !== 0 && (latest?.size ?? 0) > ing.length)) {
+      ing.stop()
+      return undefined
+    }
+    return ing.take(size)
   }
 
   private async commitLocked(h: Handle): Promise<void> {
@@ -220,7 +248,7 @@ export class OpenFiles {
     const { tree, store, runtime } = this.c
     if (!b?.changed) {
       // Nothing staged; still persist a creation left pending by `create` (no-op otherwise).
-      store.transaction(() => tree.commit())
+      if (tree.hasUncommitted?.() !== false) store.transaction(() => tree.commit())
       return
     }
     for (let attempt = 0; ; attempt++) {
@@ -229,7 +257,9 @@ export class OpenFiles {
       if (entry?.kind !== 'file') break
       h.entry = entry
       const latest = entry.content?.ref ?? null
-      const ref = await store.rewrite(latest, b.source(store, latest), b.dirtyRanges(latest))
+      const ref =
+        (await this.ingested(h, b, latest)) ??
+        (await store.rewrite(latest, b.source(store, latest), b.dirtyRanges(latest)))
       const now = tree.get(h.ino)
       if (now?.kind !== 'file') {
         store.drop(ref)
@@ -261,6 +291,8 @@ export class OpenFiles {
   private async dropBranch(h: Handle): Promise<void> {
     const b = h.branch
     h.branch = undefined
+    h.ingest?.stop()
+    h.ingest = undefined
     await b?.staging.close()
   }
 }

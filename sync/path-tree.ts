@@ -331,6 +331,10 @@ export class AutomergePathTree implements PathTree {
     return [...out.values()]
   }
 
+  hasUncommitted(): boolean {
+    return this.pending.size > 0
+  }
+
   commit(message?: string): void {
     this.open()
     if (this.pending.size === 0) return

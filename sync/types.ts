@@ -118,6 +118,8 @@ export interface PathTree {
   conflicts(): Conflict[]
   /** Persist buffered mutations as changes (with metadata for history). */
   commit(message?: string): void
+  /** Whether mutations await a `commit()` (optional: callers assume true without it). */
+  hasUncommitted?(): boolean
 
   history(ino?: InodeId, limit?: number): HistoryEntry[]
   /** The content of `ino` as of a version id (change hash or prefix); undefined if it had none then. */

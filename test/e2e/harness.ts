@@ -25,6 +25,8 @@ import { createWriteStream, mkdirSync, mkdtempSync, rmSync, type WriteStream } f
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
 import type { NodeApi } from '../../node/api-types.js'
 import { daemonInfo } from '../../node/daemon/index.js'
@@ -38,6 +40,9 @@ export type TransportChoice = 'iroh' | 'hyperswarm' | 'both'
 
 /** Default wait for anything that crosses processes (start, connect, converge). */
 export const WAIT_MS = 60_000
+
+/** What a `bt` command reads on stdin. */
+export type BtInput = string | Uint8Array | AsyncIterable<Uint8Array>
 
 export interface BtResult {
   status: number | null
@@ -59,7 +64,10 @@ export function runBt(
   args: string[],
   o: {
     env?: NodeJS.ProcessEnv
-    input?: string | Uint8Array
+    /** stdin: bytes, or a stream piped with backpressure (a large source never held in memory). */
+    input?: BtInput
+    /** Takes stdout as it comes instead of collecting it (a large output never held in memory). */
+    onStdout?: (data: Buffer) => void
     timeoutMs?: number
     /** Holds the process while it runs (so a teardown can end it before removing its data dir). */
     running?: Map<ChildProcess, Promise<void>>
@@ -84,7 +92,9 @@ export function runBt(
     }
     let stdout = ''
     let stderr = ''
-    p.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
+    const onStdout = o.onStdout
+    if (onStdout) p.stdout.on('data', (d: Buffer) => onStdout(d))
+    else p.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
     p.stderr.setEncoding('utf8').on('data', (d) => (stderr += d))
     const timer = setTimeout(() => {
       stderr += `\n[harness: bt ${args.join(' ')} killed after ${o.timeoutMs ?? WAIT_MS} ms]`
@@ -104,7 +114,9 @@ export function runBt(
       resolve({ status, signal, stdout, stderr })
     })
     p.stdin.on('error', () => {}) // a command that exits before reading its input
-    p.stdin.end(o.input ?? '')
+    const input = o.input ?? ''
+    if (typeof input === 'string' || input instanceof Uint8Array) p.stdin.end(input)
+    else pipeline(Readable.from(input), p.stdin).catch(() => {}) // the exit status tells
   })
 }
 
@@ -161,12 +173,18 @@ export class BtNode {
   ) {}
 
   /** `bt --home H ...args`. */
-  bt(args: string[], o: { input?: string | Uint8Array; timeoutMs?: number } = {}): Promise<BtResult> {
+  bt(
+    args: string[],
+    o: { input?: BtInput; onStdout?: (d: Buffer) => void; timeoutMs?: number } = {},
+  ): Promise<BtResult> {
     return runBt(['--home', this.home, ...args], { ...o, running: this.cluster.commands })
   }
 
   /** `bt --home H ...args`; fails unless it exits 0; resolves to stdout. */
-  async ok(args: string[], o: { input?: string | Uint8Array; timeoutMs?: number } = {}): Promise<string> {
+  async ok(
+    args: string[],
+    o: { input?: BtInput; onStdout?: (d: Buffer) => void; timeoutMs?: number } = {},
+  ): Promise<string> {
     const r = await this.bt(args, o)
     if (r.status !== 0) throw new Error(`[${this.name}] ${explain(args, r)}`)
     return r.stdout

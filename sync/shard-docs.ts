@@ -37,6 +37,11 @@ export class ShardDocs {
     return doc
   }
 
+  /** Whether a shard's document is loaded or created in memory. */
+  has(shard: number): boolean {
+    return this.docs.has(shard)
+  }
+
   /** Shards loaded or created in memory. */
   loaded(): number[] {
     return [...this.docs.keys()]

@@ -82,6 +82,7 @@ export class TreeStorage {
         'INSERT INTO tree_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       ),
       shards: db.prepare<[], { shard: number }>('SELECT shard FROM tree_shard ORDER BY shard'),
+      shardHas: db.prepare<[number], { one: number }>('SELECT 1 AS one FROM tree_shard WHERE shard = ?'),
       shardGet: db.prepare<[number], { snapshot: Buffer | null; increments: number }>(
         'SELECT snapshot, increments FROM tree_shard WHERE shard = ?',
       ),
@@ -161,6 +162,11 @@ export class TreeStorage {
 
   shardIds(): number[] {
     return this.st.shards.all().map((r) => r.shard)
+  }
+
+  /** Whether a shard was ever saved. */
+  hasShard(shard: number): boolean {
+    return this.st.shardHas.get(shard) !== undefined
   }
 
   /** Saved pieces of a shard, or undefined when never saved. */

@@ -104,8 +104,8 @@ export class ChunkCache {
             return v
           }
         if (prop === 'putMany')
-          return (chunks: { id: ChunkId; data: Uint8Array }[]) => {
-            target.putMany(chunks)
+          return (chunks: { id: ChunkId; data: Uint8Array }[], options?: { lazy?: boolean }) => {
+            target.putMany(chunks, options)
             for (const c of chunks) touch(c.id)
           }
         const v = Reflect.get(target, prop, receiver)

@@ -262,7 +262,9 @@ export class ChunkContentStore implements ContentStore {
 
   putVerifiedMany(chunks: readonly { id: ChunkId; data: Uint8Array }[]): boolean[] {
     this.check()
-    const ok = chunks.map((c) => isChunkId(c.id) && c.data instanceof Uint8Array && chunkIdOf(c.data) === c.id)
+    const ok = chunks.map(
+      (c) => isChunkId(c.id) && c.data instanceof Uint8Array && chunkIdOf(c.data) === c.id,
+    )
     const fresh: { id: ChunkId; data: Uint8Array }[] = []
     chunks.forEach((c, i) => {
       if (!ok[i]) return
@@ -273,8 +275,8 @@ export class ChunkContentStore implements ContentStore {
         if (have && chunkIdOf(have) !== c.id) this.backend.replace(c.id, c.data)
       }
     })
-    // One commit for the batch: a received chunk is stored with the others that came with it.
-    if (fresh.length > 0) this.backend.putMany(fresh)
+    // One commit for the batch, lazy: a copy lost to a power loss is fetched again.
+    if (fresh.length > 0) this.backend.putMany(fresh, { lazy: true })
     return ok
   }
 

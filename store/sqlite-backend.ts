@@ -226,9 +226,22 @@ export class SqliteChunkBackend implements ChunkBackend {
     return (this.c.get.get(id) ?? this.m?.get.get(id)) as Buffer | undefined
   }
 
-  putMany(chunks: { id: ChunkId; data: Uint8Array }[]): void {
+  putMany(chunks: { id: ChunkId; data: Uint8Array }[], options: { lazy?: boolean } = {}): void {
     this.check()
     const m = this.m
+    if (options.lazy && this.split && !this.db.inTransaction && !this.cdb.inTransaction) {
+      // Received copies: into the blob database (its large pages), committed without a WAL sync
+      // (the next synced commit there syncs it too); never inline, where they would fill the
+      // metadata database's small pages.
+      const level = Number(this.cdb.pragma('synchronous', { simple: true }))
+      this.cdb.pragma('synchronous = NORMAL')
+      try {
+        this.putBlobs(chunks)
+      } finally {
+        this.cdb.pragma(`synchronous = ${level}`)
+      }
+      return
+    }
     if (m && this.inlineMax > 0 && chunks.reduce((n, c) => n + c.data.length, 0) <= this.inlineMax) {
       // Inline: same WAL (and transaction) as the records that will reference these blobs.
       this.db.transaction(() => {
@@ -246,6 +259,12 @@ export class SqliteChunkBackend implements ChunkBackend {
       })()
       return
     }
+    this.putBlobs(chunks)
+  }
+
+  /** Insert into the chunk database (one transaction of its own in split mode). */
+  private putBlobs(chunks: { id: ChunkId; data: Uint8Array }[]): void {
+    const m = this.m
     this.chunkTransaction(() => {
       let n = 0
       let bytes = 0

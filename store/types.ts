@@ -81,8 +81,13 @@ export interface ChunkBackend {
   has(id: ChunkId): boolean
   /** Stored bytes, or undefined when absent. Does not verify. */
   get(id: ChunkId): Uint8Array | undefined
-  /** Insert chunks (ignoring ones already present); atomic as a batch. */
-  putMany(chunks: { id: ChunkId; data: Uint8Array }[]): void
+  /**
+   * Insert chunks (ignoring ones already present); atomic as a batch.
+   * `lazy`: the batch need not be durable at once (copies received from
+   * peers: a power loss may lose the last such batches, which are fetched
+   * again; a crash of the process loses nothing). Backends may ignore it.
+   */
+  putMany(chunks: { id: ChunkId; data: Uint8Array }[], options?: { lazy?: boolean }): void
   /**
    * Run fn atomically (nested calls join the outer transaction). `lazy`: the
    * commit of the metadata part need not be durable on its own — a crash may
@@ -190,6 +195,13 @@ export interface ContentStore {
   missing(ref: FileRef): Promise<ChunkId[]>
   /** Store a chunk received from elsewhere after checking BLAKE3(data) == id. Returns false if it did not match. */
   putVerified(id: ChunkId, data: Uint8Array): boolean
+  /**
+   * `putVerified` for many chunks with one commit (bulk replication): each
+   * is checked against its id, those that match are stored, result[i] says
+   * whether chunks[i] matched. Throws StoreError when storing fails (some
+   * of the batch may be missing then: asking for them again is safe).
+   */
+  putVerifiedMany(chunks: readonly { id: ChunkId; data: Uint8Array }[]): boolean[]
   /** Stored bytes of a chunk (for serving to peers), verified; undefined when absent. */
   getStored(id: ChunkId): Uint8Array | undefined
   /** Delete chunks and manifests no longer referenced and not leased. */

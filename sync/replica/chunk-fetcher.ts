@@ -17,7 +17,14 @@
  * of ids and estimated bytes. `nochunk`, a timeout, a closed channel or data
  * that does not hash to its id moves the id to another peer (the node that
  * failed is not asked again for it until a channel opens or anti-entropy
- * runs). Every chunk goes through `store.putVerified` before anyone sees it.
+ * runs).
+ *
+ * Arrived chunks are committed in batches (`store.putVerifiedMany`: one
+ * transaction per COMMIT_BYTES, or after COMMIT_LINGER_MS, or at once when a
+ * read waits or nothing else is on the way), which checks each against its
+ * id; only then is a chunk counted, served, or given to a waiting read. An
+ * arrived chunk leaves its peer's window at once, so asking runs ahead of
+ * the commits; at most COMMIT_BYTES wait for one.
  */
 import type { ChunkId, FileRef } from '../../store/types.js'
 import type { Runtime } from '../runtime.js'
@@ -31,6 +38,10 @@ import type { EngineEvent } from './types.js'
 export const WINDOW_IDS = 64
 /** Per-peer window: estimated bytes asked and not answered. */
 export const WINDOW_BYTES = 8 * 1024 * 1024
+/** Arrived chunks are committed once this many bytes wait (one transaction, one sync). */
+export const COMMIT_BYTES = 4 * 1024 * 1024
+/** ... or this long after the first of them arrived. */
+export const COMMIT_LINGER_MS = 20
 
 export interface FetcherHooks {
   emit(e: EngineEvent): void
@@ -48,6 +59,8 @@ interface Want {
   /** Nodes that did not deliver it (nochunk, timeout, bad data). */
   tried: Set<string>
   from: Channel | undefined
+  /** Arrived and waiting in the commit batch. */
+  arrived: boolean
   deadline: number
   waiters: ((data: Uint8Array | undefined) => void)[]
 }
@@ -63,6 +76,10 @@ export class ChunkFetcher {
   private readonly remoteInodes = new Set<InodeId>()
   private remoteTimer: { cancel(): void } | undefined
   private timeoutTimer: { cancel(): void } | undefined
+  /** Arrived chunks not committed yet, and who sent each. */
+  private batch: { w: Want; ch: Channel; data: Uint8Array }[] = []
+  private batchBytes = 0
+  private commitTimer: { cancel(): void; soon: boolean } | undefined
   private avgChunk = 256 * 1024
   private closed = false
   /** Whether every visible version was scanned once (under 'all'). */
@@ -134,47 +151,26 @@ export class ChunkFetcher {
         finish(undefined)
       }, this.opts.fetchTimeoutMs)
       w.waiters.push(finish)
+      // Already here, waiting for its batch: commit now rather than after the linger.
+      if (w.arrived) this.scheduleCommit(true)
       this.pump()
     })
   }
 
-  /** A `chunk` frame arrived on `ch`. */
+  /** A `chunk` frame arrived on `ch` (`data` is kept until the batch commits). */
   onChunk(ch: Channel, id: ChunkId, data: Uint8Array): void {
     const w = this.wants.get(id)
-    // Not wanted (any more): a late answer after a timeout or a demand that gave up.
-    if (!w || this.closed) return
-    let ok: boolean
-    try {
-      ok = this.entry.r.store.putVerified(id, data)
-    } catch (e) {
-      this.hooks.log(`chunk ${id}: store failed: ${(e as Error).message}`)
-      return
-    }
-    if (!ok) {
-      this.hooks.reject(ch.remote, 'EMALFORMED', `chunk ${id} does not match its id`)
-      if (w.from === ch) this.release(w)
-      w.tried.add(ch.remote)
-      this.requeue(w)
-      this.pump()
-      return
-    }
+    // Not wanted (any more: a late answer after a timeout or a demand that gave up), or a
+    // second copy of one already waiting for the commit.
+    if (!w || w.arrived || this.closed) return
+    w.arrived = true
+    // Out of the sender's window now: the next asks need not wait for the commit.
     this.release(w)
-    this.wants.delete(id)
     this.queued.delete(id)
-    this.entry.chunksReceived++
-    this.avgChunk = Math.round(this.avgChunk * 0.9 + data.length * 0.1)
-    for (const waiter of w.waiters.splice(0)) waiter(data)
-    this.hooks.emit({ type: 'chunk', tree: this.entry.id, id, from: ch.remote, bytes: data.length })
-    this.hooks.stored(id)
-    for (const key of w.refs) {
-      const f = this.files.get(key)
-      if (!f) continue
-      f.ids.delete(id)
-      if (f.ids.size === 0) {
-        this.files.delete(key)
-        this.scan([f.ref])
-      }
-    }
+    this.batch.push({ w, ch, data })
+    this.batchBytes += data.length
+    if (this.batchBytes >= COMMIT_BYTES) this.commit()
+    else this.scheduleCommit(w.waiters.length > 0 || this.inflightCount() === 0)
     this.pump()
   }
 
@@ -210,6 +206,8 @@ export class ChunkFetcher {
   }
 
   close(): void {
+    // What arrived is kept (a restart need not fetch it again).
+    this.commit()
     this.closed = true
     this.remoteTimer?.cancel()
     this.timeoutTimer?.cancel()
@@ -221,6 +219,79 @@ export class ChunkFetcher {
   }
 
   // ---- internals ----
+
+  private inflightCount(): number {
+    let n = 0
+    for (const set of this.inflight.values()) n += set.size
+    return n
+  }
+
+  /** Commit the batch after COMMIT_LINGER_MS, or on the next turn when `soon`. */
+  private scheduleCommit(soon: boolean): void {
+    if (this.commitTimer && (this.commitTimer.soon || !soon)) return
+    this.commitTimer?.cancel()
+    const t = this.runtime.timers.setTimeout(
+      () => {
+        this.commitTimer = undefined
+        this.commit()
+      },
+      soon ? 0 : COMMIT_LINGER_MS,
+    )
+    this.commitTimer = { cancel: () => t.cancel(), soon }
+  }
+
+  /** Store the arrived chunks in one transaction; then count, serve and hand out those that matched. */
+  private commit(): void {
+    this.commitTimer?.cancel()
+    this.commitTimer = undefined
+    if (this.closed || this.batch.length === 0) return
+    const batch = this.batch
+    this.batch = []
+    this.batchBytes = 0
+    let ok: boolean[]
+    try {
+      ok = this.entry.r.store.putVerifiedMany(batch.map((b) => ({ id: b.w.id, data: b.data })))
+    } catch (e) {
+      this.hooks.log(`${batch.length} chunks: store failed: ${(e as Error).message}`)
+      // Asked again later (no peer blamed): a full disk may have room by then.
+      for (const { w } of batch) {
+        w.arrived = false
+        if (this.wants.get(w.id) === w) this.requeue(w)
+      }
+      return
+    }
+    const scans: FileRef[] = []
+    batch.forEach(({ w, ch, data }, i) => {
+      w.arrived = false
+      // Dropped meanwhile (a read gave up and no file needs it): stored all the same.
+      const wanted = this.wants.get(w.id) === w
+      if (!ok[i]) {
+        this.hooks.reject(ch.remote, 'EMALFORMED', `chunk ${w.id} does not match its id`)
+        if (wanted) {
+          w.tried.add(ch.remote)
+          this.requeue(w)
+        }
+        return
+      }
+      if (wanted) this.wants.delete(w.id)
+      this.entry.chunksReceived++
+      this.avgChunk = Math.round(this.avgChunk * 0.9 + data.length * 0.1)
+      for (const waiter of w.waiters.splice(0)) waiter(data)
+      this.hooks.emit({ type: 'chunk', tree: this.entry.id, id: w.id, from: ch.remote, bytes: data.length })
+      this.hooks.stored(w.id)
+      for (const key of w.refs) {
+        const f = this.files.get(key)
+        if (!f) continue
+        f.ids.delete(w.id)
+        if (f.ids.size === 0) {
+          this.files.delete(key)
+          scans.push(f.ref)
+        }
+      }
+    })
+    if (scans.length > 0) this.scan(scans)
+    this.pump()
+  }
 
   private scanPolicy(): void {
     const r = this.entry.r
@@ -262,7 +333,7 @@ export class ChunkFetcher {
   private want(id: ChunkId): Want {
     let w = this.wants.get(id)
     if (!w) {
-      w = { id, refs: new Set(), tried: new Set(), from: undefined, deadline: 0, waiters: [] }
+      w = { id, refs: new Set(), tried: new Set(), from: undefined, arrived: false, deadline: 0, waiters: [] }
       this.wants.set(id, w)
       this.queued.add(id)
     }

@@ -18,20 +18,19 @@
  */
 import type { Timers } from '../runtime.js'
 import { BaseConnection, ConnectionClosedError } from './base-connection.js'
-import { closeRecord, creditRecord, Deframer, frameHeader, STREAM_MAGIC } from './framing.js'
+import { closeRecord, creditRecord, Deframer, STREAM_MAGIC, toRecord } from './framing.js'
 import { MAX_FRAME, type TransportKind } from './types.js'
 
 /** Bytes of frames a sender may have unconsumed by the remote before it waits for credit. */
 export const WINDOW = 4 * 1024 * 1024
 /** Credit is returned once this many consumed bytes have accumulated. */
 const CREDIT_BATCH = WINDOW / 4
-/** Frames up to this size go out with their header in one write. */
-const COALESCE = 64 * 1024
 
 export type TeardownMode = 'flushed' | 'remote' | 'abort'
 
 interface QueuedFrame {
-  parts: Uint8Array[]
+  /** The whole record (header and frame: one write, one message on the link). */
+  record: Uint8Array
   /** Bytes counted against the window (0 for records exempt from it). */
   size: number
   resolve(): void
@@ -73,7 +72,10 @@ export abstract class FramedConnection extends BaseConnection {
     this.resolveDone()
   }
 
-  /** Write one piece of bytes; resolve when the link has taken it. Rejects when the link broke. */
+  /**
+   * Write one piece of bytes; resolve when the link has taken it. Rejects when
+   * the link broke. The piece is the link's from now on (never reused here).
+   */
   protected abstract writeBytes(piece: Uint8Array): Promise<void>
   /**
    * Release the link (called once). `how`: 'flushed' after a local close
@@ -90,15 +92,10 @@ export abstract class FramedConnection extends BaseConnection {
   }
 
   protected write(frame: Uint8Array): Promise<void> {
-    let parts: Uint8Array[]
-    if (frame.length <= COALESCE) {
-      const one = new Uint8Array(4 + frame.length)
-      one.set(frameHeader(frame.length), 0)
-      one.set(frame, 4)
-      parts = [one]
-    } else parts = [frameHeader(frame.length), frame]
+    // Header and frame in one piece: in place for a frame from allocFrame (the codec's), else one copy.
+    const record = toRecord(frame)
     return new Promise((resolve, reject) => {
-      this.frames.push({ parts, size: frame.length, resolve, reject })
+      this.frames.push({ record, size: frame.length, resolve, reject })
       this.pump()
     })
   }
@@ -119,7 +116,7 @@ export abstract class FramedConnection extends BaseConnection {
         if (!next || (next.size > 0 && this.outstanding >= WINDOW)) return
         this.frames.shift()
         this.outstanding += next.size
-        for (const part of next.parts) await this.writeBytes(part)
+        await this.writeBytes(next.record)
         next.resolve()
       }
     } catch (e) {
@@ -140,7 +137,7 @@ export abstract class FramedConnection extends BaseConnection {
     const timer = this.timers.setTimeout(() => finish('abort'), this.closeGraceMs)
     // After the frames already queued (they were sent before the close), exempt from the window.
     this.frames.push({
-      parts: [closeRecord(reason)],
+      record: closeRecord(reason),
       size: 0,
       resolve: () => finish('flushed'),
       reject: () => finish('abort'),

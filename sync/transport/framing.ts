@@ -27,6 +27,37 @@ export function frameHeader(length: number): Uint8Array {
   return h
 }
 
+/** Buffers made by `allocFrame` whose 4 bytes before the frame are free for its header. */
+const headroom = new WeakSet<ArrayBufferLike>()
+
+/**
+ * Memory for a frame of up to `size` bytes, with room before it for the
+ * record header, so that a framed connection sends it without a copy (any
+ * `subarray(0, n)` of it keeps that property). The frame is handed over by
+ * `send`: do not change it afterwards. Contents start uninitialised.
+ */
+export function allocFrame(size: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(size + 4)
+  headroom.add(b.buffer)
+  return new Uint8Array(b.buffer, 4, size)
+}
+
+/**
+ * `frame` as one record (header + frame): in place when it came from
+ * `allocFrame` (once per buffer), else a copy.
+ */
+export function toRecord(frame: Uint8Array): Uint8Array {
+  if (frame.byteOffset === 4 && headroom.delete(frame.buffer)) {
+    const rec = new Uint8Array(frame.buffer, 0, frame.length + 4)
+    new DataView(rec.buffer).setUint32(0, frame.length)
+    return rec
+  }
+  const rec = new Uint8Array(Buffer.allocUnsafeSlow(frame.length + 4).buffer, 0, frame.length + 4)
+  new DataView(rec.buffer).setUint32(0, frame.length)
+  rec.set(frame, 4)
+  return rec
+}
+
 const CONTROL_CLOSE = 0
 const CONTROL_CREDIT = 1
 
@@ -78,6 +109,9 @@ export class Deframer {
   /** Bytes of a fixed-size field (magic, header, reason length) gathered so far. */
   private small = new Uint8Array(4)
   private smallHave = 0
+  /** Length of the frame or reason being read. */
+  private bodyLen = 0
+  /** Gathers a body that spans pieces (allocated only then: a whole body in one piece is a view). */
   private body: Uint8Array | undefined
   private bodyHave = 0
 
@@ -104,13 +138,22 @@ export class Deframer {
         }
         case 'body':
         case 'reason': {
-          const body = this.body!
-          const take = Math.min(body.length - this.bodyHave, piece.length - i)
-          body.set(piece.subarray(i, i + take), this.bodyHave)
-          this.bodyHave += take
-          i += take
-          if (this.bodyHave < body.length) break
+          let body: Uint8Array
+          if (this.bodyHave === 0 && piece.length - i >= this.bodyLen) {
+            // The whole body is in this piece: a view, no copy (pieces are never reused).
+            body = piece.subarray(i, i + this.bodyLen)
+            i += this.bodyLen
+          } else {
+            this.body ??= new Uint8Array(this.bodyLen)
+            body = this.body
+            const take = Math.min(body.length - this.bodyHave, piece.length - i)
+            body.set(piece.subarray(i, i + take), this.bodyHave)
+            this.bodyHave += take
+            i += take
+            if (this.bodyHave < body.length) break
+          }
           this.body = undefined
+          this.bodyHave = 0
           if (this.state === 'body') {
             this.state = 'header'
             out.push({ type: 'frame', frame: body })
@@ -141,7 +184,7 @@ export class Deframer {
         return undefined
       }
       if (len > MAX_FRAME) return this.fail(`frame of ${len} bytes over the ${MAX_FRAME}-byte limit`)
-      this.body = new Uint8Array(len)
+      this.bodyLen = len
       this.bodyHave = 0
       this.state = 'body'
       return undefined
@@ -165,7 +208,7 @@ export class Deframer {
       this.state = 'done'
       return { type: 'close', reason: '' }
     }
-    this.body = new Uint8Array(rlen)
+    this.bodyLen = rlen
     this.bodyHave = 0
     this.state = 'reason'
     return undefined

@@ -7,6 +7,7 @@
  * naming the field); `encodeMessage` throws `RangeError` on a message that
  * would not decode, which is a local bug.
  */
+import { allocFrame } from '../transport/framing.js'
 import { MAX_FRAME, type PeerAddress } from '../transport/types.js'
 import {
   LIMITS,
@@ -203,16 +204,17 @@ function fail(msg: string): never {
   throw new RangeError(`cannot encode: ${msg}`)
 }
 
+/** Builds a frame in memory from `allocFrame`: a framed connection sends it without a copy. */
 class Writer {
   private buf: Uint8Array
   private view: Buffer | undefined
   private pos = 0
   constructor(size: number) {
-    this.buf = new Uint8Array(size)
+    this.buf = allocFrame(size)
   }
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n))
+    const next = allocFrame(Math.max(this.buf.length * 2, this.pos + n))
     next.set(this.buf.subarray(0, this.pos))
     this.buf = next
   }

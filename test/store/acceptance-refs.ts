@@ -338,6 +338,41 @@ export function referenceTests(make: MakeHarness): void {
     assert.deepEqual([v.corrupt, v.missing], [[], []])
   })
 
+  test('putVerifiedMany stores the chunks that match their ids, in one batch, and only those', async (t) => {
+    const origin = make(t).open({ key: KEY })
+    const data = seededBytes(700 * KiB, 121)
+    const ref = await origin.write(data)
+    const ids = await origin.chunkIds(ref)
+    const h = make(t)
+    const replica = h.open({ key: KEY })
+    const good = ids.map((id) => ({ id, data: origin.getStored(id)! }))
+    const liar = { id: ids[0]!, data: flipByte(good[0]!.data, 3) }
+    const junk = { id: 'x'.repeat(64), data: new Uint8Array(8) }
+    // A bad copy beside a good one of the same id: only the good one counts.
+    const batch = [liar, ...good, junk]
+    assert.deepEqual(
+      replica.putVerifiedMany(batch),
+      batch.map((c) => c !== liar && c !== junk),
+    )
+    for (const { id, data: bytes } of good) assert.ok(equalBytes(replica.getStored(id)!, bytes))
+    assert.equal(replica.getStored(junk.id), undefined)
+    assert.ok(equalBytes(await replica.read(ref, 0, ref.size), data))
+    // Again (all present): nothing changes, all match.
+    const before = replica.stats()
+    assert.deepEqual(
+      replica.putVerifiedMany(good),
+      good.map(() => true),
+    )
+    assert.deepEqual(replica.stats(), before)
+    // A corrupt stored copy is repaired by a good one.
+    const victim = good[1]!
+    h.backend.replace(victim.id, flipByte(victim.data, 5))
+    assert.equal(replica.getStored(victim.id), undefined)
+    assert.deepEqual(replica.putVerifiedMany([victim]), [true])
+    assert.ok(equalBytes(replica.getStored(victim.id)!, victim.data))
+    assert.deepEqual(replica.putVerifiedMany([]), [])
+  })
+
   test('stats count chunks, stored bytes, logical bytes of retained refs, manifests', async (t) => {
     const store = make(t).open({ key: KEY })
     assert.deepEqual(store.stats(), { chunks: 0, storedBytes: 0, logicalBytes: 0, manifests: 0 })

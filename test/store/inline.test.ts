@@ -113,3 +113,26 @@ test('an inline put rolls back with the transaction around it', (t) => {
   assert.deepEqual(backend.chunkStats(), { chunks: 1, storedBytes: 1000 })
   backend.sync()
 })
+
+test('received copies (putVerifiedMany) go to the chunk database even when small, without a WAL sync', async (t) => {
+  const dir = tmpDir(t, 'bt-inline-')
+  const origin = createContentStore(open(tmpDir(t, 'bt-inline-')), { key: KEY })
+  t.after(() => origin.close())
+  const ref = await origin.write(seededBytes(5000, 7))
+  const ids = await origin.chunkIds(ref)
+  const db = openStoreDatabase(join(dir, 'tree.db'), { pageSize: 4096 })
+  db.pragma('synchronous = NORMAL')
+  const chunkDb = openStoreDatabase(join(dir, 'chunks.db'), { chunksOnly: true })
+  const backend = new SqliteChunkBackend(db, { ownsDatabase: true, chunkDb, inlineMax: INLINE })
+  const store = createContentStore(backend, { key: KEY })
+  t.after(() => backend.close())
+  assert.deepEqual(
+    store.putVerifiedMany(ids.map((id) => ({ id, data: origin.getStored(id)! }))),
+    ids.map(() => true),
+  )
+  // Not inline: a replica's metadata database keeps its small pages for metadata.
+  assert.equal(countRows(join(dir, 'tree.db')), 0)
+  assert.equal(countRows(join(dir, 'chunks.db')), ids.length)
+  assert.equal(chunkDb.pragma('synchronous', { simple: true }), 2, 'the chunk database is back at FULL')
+  assert.equal((await store.read(ref, 0, ref.size)).length, 5000)
+})

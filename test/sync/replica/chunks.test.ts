@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { FsError } from '../../../node/errors.js'
+import { COMMIT_BYTES } from '../../../sync/replica/chunk-fetcher.js'
 import type { Connection } from '../../../sync/transport/types.js'
 import { decodeMessage, encodeMessage } from '../../../sync/wire/codec.js'
 import { enc, pattern } from '../../node/helpers.js'
@@ -145,6 +146,38 @@ test('an interrupted transfer resumes without asking again for chunks already st
     'only the missing ones were asked',
   )
   assert.deepEqual(await contents(b.volume), await contents(a.volume))
+})
+
+test('received chunks are committed in batches of bounded size, and counted only once stored', async (t) => {
+  const { rt, nodes, close } = await swarm(['alice', 'bob'])
+  t.after(close)
+  const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]]
+  const data = pattern(10 * 1024 * 1024, 12)
+  await a.volume.writeFile('/big.bin', data)
+  const ref = a.tree.resolve('/big.bin')!.content!.ref
+  const total = (await a.store.chunkIds(ref)).length
+  const batches: { n: number; bytes: number }[] = []
+  const put = b.store.putVerifiedMany.bind(b.store)
+  b.store.putVerifiedMany = (chunks) => {
+    batches.push({ n: chunks.length, bytes: chunks.reduce((x, c) => x + c.data.length, 0) })
+    return put(chunks)
+  }
+  let early = 0
+  b.engine.onEvent((e) => {
+    if (e.type === 'chunk' && !b.store.getStored(e.id)) early++
+  })
+  connect(a, b)
+  await settle(rt, nodes)
+  assert.deepEqual(await b.store.missing(ref), [])
+  assert.equal(early, 0, 'a chunk event comes after its commit')
+  assert.equal(
+    batches.reduce((x, c) => x + c.n, 0),
+    total,
+    'every chunk committed once',
+  )
+  assert.ok(batches.length < total / 4, `${batches.length} commits for ${total} chunks`)
+  for (const c of batches) assert.ok(c.bytes <= COMMIT_BYTES + 256 * 1024, `a batch of ${c.bytes} bytes`)
+  assert.equal(Buffer.compare(Buffer.from(await readFile(b.volume, '/big.bin')), Buffer.from(data)), 0)
 })
 
 test('two connections to one node: sync runs on one (iroh before hyperswarm), chunks prefer hyperswarm, a close hands the sync over', async (t) => {

@@ -72,7 +72,8 @@ export class LinkNetwork {
     bytes: 0,
   }
   private readonly endpoints = new Map<string, Receiver>()
-  private readonly busyUntil = new Map<string, number>()
+  /** from -> to -> virtual time the link is busy until (nested: no key string per datagram). */
+  private readonly busyUntil = new Map<string, Map<string, number>>()
   /** node -> partition group; nodes in different groups cannot talk. Empty: no partition. */
   private group = new Map<string, number>()
   /** Nodes cut off from everyone (an offline editing burst), independent of partitions. */
@@ -149,10 +150,14 @@ export class LinkNetwork {
       c.dropped++
       return
     }
-    const key = `${d.from}>${d.to}`
+    let busy = this.busyUntil.get(d.from)
+    if (!busy) {
+      busy = new Map()
+      this.busyUntil.set(d.from, busy)
+    }
     const now = this.sched.now()
-    const departs = Math.max(now, this.busyUntil.get(key) ?? 0) + (d.bytes * 1000) / s.bandwidth
-    this.busyUntil.set(key, departs)
+    const departs = Math.max(now, busy.get(d.to) ?? 0) + (d.bytes * 1000) / s.bandwidth
+    busy.set(d.to, departs)
     const copies = this.rng.chance(s.dup) ? 2 : 1
     if (copies === 2) c.duplicated++
     for (let i = 0; i < copies; i++) {

@@ -36,6 +36,8 @@ export class Scheduler {
   private seq = 0
   private t = SIM_EPOCH
   private readonly trace: Hash = createHash('sha256')
+  /** Trace lines not yet hashed: one hash update per batch, not per event (same bytes, same hash). */
+  private traceLines: string[] = []
   /** Events executed so far. */
   executed = 0
   /** Exceptions thrown by event handlers (node code that would crash a real process). */
@@ -73,6 +75,7 @@ export class Scheduler {
 
   /** SHA-256 over every event executed so far (hex). */
   traceHash(): string {
+    this.flushTrace()
     return this.trace.copy().digest('hex')
   }
 
@@ -94,7 +97,8 @@ export class Scheduler {
       }
       this.t = ev.at
       this.executed++
-      this.trace.update(`${ev.at}|${ev.kind}|${ev.node}|${ev.detail}\n`)
+      this.traceLines.push(`${ev.at}|${ev.kind}|${ev.node}|${ev.detail}\n`)
+      if (this.traceLines.length >= 4096) this.flushTrace()
       try {
         ev.fn()
       } catch (e) {
@@ -137,6 +141,12 @@ export class Scheduler {
    */
   runtime(node: string, rng: Rng): NodeRuntime {
     return new NodeRuntime(this, node, rng)
+  }
+
+  private flushTrace(): void {
+    if (this.traceLines.length === 0) return
+    this.trace.update(this.traceLines.join(''))
+    this.traceLines = []
   }
 
   private push(ev: Ev): void {

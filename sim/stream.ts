@@ -6,7 +6,7 @@
  * FIN or went silent, like TCP's FIN_WAIT. Timeouts follow RFC 6298 on
  * virtual time.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { CloseInfo, Connection } from '../sync/transport/types.js'
 import { MAX_FRAME } from '../sync/transport/types.js'
 import { type Datagram, HEADER_BYTES } from './links.js'
@@ -123,7 +123,7 @@ export class SimConnection implements Connection {
     if (this.state !== 'open')
       return Promise.reject(new Error(`connection closed: ${this.closeInfo?.reason}`))
     const copy = frame.slice()
-    const digest = createHash('sha256').update(copy).digest('hex').slice(0, 16)
+    const digest = hash('sha256', copy, 'hex').slice(0, 16)
     return new Promise((resolve, reject) => {
       this.queue.push({ frame: copy, digest, resolve, reject })
       this.pump()

@@ -30,6 +30,8 @@ import {
   decodeMessage,
   generateMessage,
   historyOf,
+  type MessageChanges,
+  messageChanges,
   sameHeads,
   touchedKeys,
 } from './replication.js'
@@ -481,7 +483,10 @@ export class AutomergePathTree implements PathTree {
   ): void {
     this.open()
     checkShard(shard)
-    const decoded = decodeMessage(message)
+    // Messages of at most one change piece (nearly all of them) are read in JS, not decoded in full.
+    const pieces = messageChanges(message)
+    const decoded: MessageChanges =
+      pieces && pieces.length <= 1 ? { changes: pieces } : decodeMessage(message)
     if (opts.allowAuthor && decoded.changes.length > 0) {
       for (const node of changeAuthors(decoded)) {
         if (!opts.allowAuthor(node))

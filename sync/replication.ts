@@ -4,6 +4,8 @@
  * batches, and reading what the new changes touched (keys, content versions,
  * history rows).
  */
+
+import type { DecodedSyncMessage } from '@automerge/automerge'
 import {
   chunkType,
   type Doc,
@@ -38,6 +40,9 @@ export const APPLY_BATCH = 64
 export function generateMessage(doc: Doc, peer: SyncState): Uint8Array | null {
   const msg = doc.generateSyncMessage(peer)
   if (!msg) return null
+  const pieces = messageChanges(msg)
+  if (pieces && (pieces.length === 0 || (pieces.length === 1 && splitChunks(pieces[0]!)?.length === 1)))
+    return msg
   const decoded = decodeSyncMessage(msg)
   if (decoded.changes.length === 0) return msg
   if (decoded.changes.length === 1 && splitChunks(decoded.changes[0]!)?.length === 1) return msg
@@ -67,6 +72,45 @@ export function generateMessage(doc: Doc, peer: SyncState): Uint8Array | null {
     if (fresh.has(m.hash)) changes.push(doc.getChangeByHash(m.hash)!)
   }
   return encodeSyncMessage({ ...decoded, changes })
+}
+
+/** What applying and checking a message needs of it: its change pieces. */
+export type MessageChanges = Pick<DecodedSyncMessage, 'changes'>
+
+/**
+ * The change pieces of an encoded sync message, read in JS without decoding
+ * the rest (type byte 0x42/0x43, heads, need, have entries with their bloom
+ * filters, then the length-prefixed changes); undefined when it does not
+ * parse that far (then decode it fully). Pieces are views into `msg`.
+ */
+export function messageChanges(msg: Uint8Array): Uint8Array[] | undefined {
+  if (msg[0] !== 0x42 && msg[0] !== 0x43) return undefined
+  const r = { at: 1 }
+  const skipHashes = (): boolean => {
+    const n = readUleb(msg, r)
+    if (n === undefined) return false
+    r.at += n * 32
+    return r.at <= msg.length
+  }
+  if (!skipHashes() || !skipHashes()) return undefined
+  const haves = readUleb(msg, r)
+  if (haves === undefined) return undefined
+  for (let i = 0; i < haves; i++) {
+    if (!skipHashes()) return undefined
+    const bloom = readUleb(msg, r)
+    if (bloom === undefined || r.at + bloom > msg.length) return undefined
+    r.at += bloom
+  }
+  const count = readUleb(msg, r)
+  if (count === undefined) return undefined
+  const out: Uint8Array[] = []
+  for (let i = 0; i < count; i++) {
+    const len = readUleb(msg, r)
+    if (len === undefined || r.at + len > msg.length) return undefined
+    out.push(msg.subarray(r.at, r.at + len))
+    r.at += len
+  }
+  return out
 }
 
 const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
@@ -110,18 +154,14 @@ export function decodeMessage(message: Uint8Array): ReturnType<typeof decodeSync
  * whose heads we already have would make us skip our acknowledgement, and the
  * peer would later resend everything). Document chunks go as they are.
  */
-export function applyMessage(
-  doc: Doc,
-  peer: SyncState,
-  message: Uint8Array,
-  decoded: ReturnType<typeof decodeSyncMessage>,
-): void {
+export function applyMessage(doc: Doc, peer: SyncState, message: Uint8Array, decoded: MessageChanges): void {
   const chunks = decoded.changes
   if (chunks.length > 1 && chunks.every((c) => chunkType(c) === 1 || chunkType(c) === 2)) {
     const last = chunks.length - 1
     for (let i = 0; i < last; i += APPLY_BATCH)
       doc.applyChanges(chunks.slice(i, Math.min(i + APPLY_BATCH, last)))
-    doc.receiveSyncMessage(peer, encodeSyncMessage({ ...decoded, changes: chunks.slice(last) }))
+    const full = 'heads' in decoded ? (decoded as DecodedSyncMessage) : decodeMessage(message)
+    doc.receiveSyncMessage(peer, encodeSyncMessage({ ...full, changes: chunks.slice(last) }))
   } else {
     doc.receiveSyncMessage(peer, message)
   }
@@ -164,7 +204,7 @@ export type ChangeMeta = ReturnType<Doc['getChangesMeta']>[number]
  * is loaded into a scratch document to list its changes. Throws TreeError
  * EINVAL when a change or chunk does not decode.
  */
-export function changeAuthors(decoded: ReturnType<typeof decodeSyncMessage>): Set<string> {
+export function changeAuthors(decoded: MessageChanges): Set<string> {
   const nodes = new Set<string>()
   for (const chunk of decoded.changes) {
     try {

@@ -7,12 +7,24 @@
  * recorded from writers: their hello/open/members/shards/sync/want/chunk,
  * including sync messages carrying changes the victim does not have.
  *
- * Checked: the process never crashes; nothing is accepted into the victim's
- * tree, membership or store; every connection that saw an undecodable frame
- * is closed, with an `error` frame naming the code; every close by the
- * victim is counted in stats().rejected (or is the victim following a
- * well-formed `refuse`/`error` of the attacker); afterwards a real writer
- * still syncs with the victim.
+ * At least 100,000 random or mutated frames (BT_FUZZ_FRAMES) are processed
+ * by the victim's engine, counted by its own frame counter. Each in-memory
+ * connection is first brought to a protocol state with valid frames (none;
+ * hello; hello + a live reader channel; hello as a non-member), then gets a
+ * burst there: field-level mutations that still encode (aimed at the live
+ * channel), byte mutations, noise, valid frames out of order. The frames
+ * that decode go first and at most one that does not goes last, since the
+ * first undecodable frame ends the connection.
+ *
+ * Checked after every connection: the victim survived (no internal error);
+ * its shard heads, member entries and stored bytes are unchanged (the whole
+ * view every 500 connections and at the end): nothing accepted; nothing
+ * after an undecodable frame was processed and that frame closed the
+ * connection with an EMALFORMED `error` frame and a count; every close by
+ * the victim has a reason and is counted in stats().rejected (or is the
+ * victim following a well-formed `refuse`/`error` of the attacker); the
+ * victim no longer holds the connection. Afterwards a real writer still
+ * syncs with the victim.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -25,17 +37,17 @@ import type { ReplicaTree } from '../../../sync/replica/types.js'
 import { ManualRuntime } from '../../../sync/runtime.js'
 import { memoryPair } from '../../../sync/transport/memory.js'
 import type { Connection } from '../../../sync/transport/types.js'
-import { decodeMessage, encodeMessage } from '../../../sync/wire/codec.js'
+import { decodeMessage, encodeMessage, TYPE_CODES } from '../../../sync/wire/codec.js'
 import { type Signer, signerFromSeed } from '../../../sync/wire/ed25519.js'
 import type { Message } from '../../../sync/wire/messages.js'
 import { enc } from '../../node/helpers.js'
 import { filtered, settle, type TestNode } from '../replica/helpers.js'
-import { FuzzRandom, fuzzSeed, mutate } from './mutate.js'
+import { FuzzRandom, fuzzSeed, mutate, mutateMessage } from './mutate.js'
 
 const TREE = '7a'.repeat(16)
 const KEY = new Uint8Array(32).fill(3)
-/** Frames the victim's engine must take in (counted by its own stats). */
-const TARGET_FRAMES = 100_000
+/** Random or mutated frames the victim's engine must process (counted by its own stats). */
+const TARGET_FRAMES = Number(process.env.BT_FUZZ_FRAMES ?? 100_000)
 
 interface Peer {
   signer: Signer
@@ -95,6 +107,16 @@ function snapshot(v: Peer): string {
   })
 }
 
+/** The cheap part of `snapshot`: shard heads, member entries, stored bytes. */
+function quickState(v: Peer): string {
+  // (Empty shard documents a peer's sync message made are not content: see phantomShards.)
+  const heads = v.tree
+    .shardIds()
+    .map((s) => v.tree.headsOf(s).join(','))
+    .filter((h) => h.length > 0)
+  return `${heads.join(';')}|${v.membership.entries().length}|${v.volume.store.stats().storedBytes}`
+}
+
 /** Empty shard documents a peer's sync message made the victim create (memory, not content). */
 function phantomShards(v: Peer): number {
   return v.tree.shardIds().filter((s) => v.tree.headsOf(s).length === 0).length
@@ -104,16 +126,16 @@ function rejectedTotal(e: Engine): number {
   return Object.values(e.stats().rejected).reduce((a, b) => a + b, 0)
 }
 
-function decodes(frame: Uint8Array): boolean {
+/** The message a frame decodes to, or undefined when the codec refuses it. */
+function decoded(frame: Uint8Array): Message | undefined {
   try {
-    decodeMessage(frame)
-    return true
+    return decodeMessage(frame)
   } catch {
-    return false
+    return undefined
   }
 }
 
-test('fuzz: mutated and out-of-order frames at a live engine', { timeout: 240_000 }, async (t) => {
+test('fuzz: mutated and out-of-order frames at a live engine', { timeout: 900_000 }, async (t) => {
   const seed = fuzzSeed('fuzz-engine')
   const r = new FuzzRandom(seed)
   const rt = new ManualRuntime(seed)
@@ -174,11 +196,16 @@ test('fuzz: mutated and out-of-order frames at a live engine', { timeout: 240_00
   const open = encodeMessage({ type: 'open', channel: 0, tree: TREE })
 
   const before = snapshot(victim)
+  const beforeQuick = quickState(victim)
   const base = victim.engine.stats()
-  let episodes = 0
-  let malformedEpisodes = 0 // frames, in fact: each undecodable one ends its episode
-  let channelEpisodes = 0
-  let fuzzFrames = 0
+  const basePeers = victim.engine.peers().length
+  const decodedSeeds = seeds.map((f) => decodeMessage(f))
+  const framesIn = () => victim.engine.stats().framesIn
+  /** Frames the victim's engine processed, by what they were. */
+  const processed = { mutated: 0, fieldMutated: 0, random: 0, replayed: 0, setup: 0 }
+  const perState = { fresh: 0, hello: 0, channel: 0, stranger: 0 }
+  let connections = 0
+  let closedByVictim = 0
   const start = Date.now()
   /** Deliver what is in flight: memory links deliver on microtasks, the engine's 0-ms timers on advance(0). */
   const quiet = async () => {
@@ -186,72 +213,128 @@ test('fuzz: mutated and out-of-order frames at a live engine', { timeout: 240_00
     rt.advance(0)
     await new Promise((res) => setImmediate(res))
   }
-  while (victim.engine.stats().framesIn - base.framesIn < TARGET_FRAMES) {
-    episodes++
-    // 0..2: a reader with a live channel; 3..8: no channel yet; 9: a non-member.
-    const mode = r.int(10)
-    const attackerId = mode === 9 ? nonMember : rId
-    const [attacker, victimEnd] = memoryPair(attackerId, victim.signer.nodeId)
-    const got: Message[] = []
-    let closed: string | undefined
-    attacker.onFrame((f) => got.push(decodeMessage(f)))
+  const fuzzed = () => processed.mutated + processed.fieldMutated + processed.random
+  while (fuzzed() < TARGET_FRAMES) {
+    connections++
+    // Each connection is brought to one protocol state with valid frames, then gets a burst of
+    // fuzz frames there, so they meet the checks of that state: before hello; after hello; on a
+    // live reader channel (members, shards, sync, want/chunk handling); as a non-member after hello.
+    const roll = r.int(20)
+    const state = roll === 0 ? 'fresh' : roll <= 6 ? 'hello' : roll <= 17 ? 'channel' : 'stranger'
+    perState[state]++
+    const [attacker, victimEnd] = memoryPair(state === 'stranger' ? nonMember : rId, victim.signer.nodeId)
+    const got: Uint8Array[] = []
+    // A box: the close arrives in a callback (a plain variable would be narrowed to undefined below).
+    const link: { closed?: string } = {}
+    attacker.onFrame((f) => got.push(f))
     attacker.onClose((info) => {
-      closed = info.reason
+      link.closed = info.reason
     })
+    const closedReason = (): string | undefined => link.closed
     victim.engine.attach(victimEnd)
-    const send = (f: Uint8Array) => attacker.send(f).catch(() => {})
-    if (r.int(20) > 0) void send(hello)
-    if (mode <= 2 || mode === 9) {
-      void send(open)
-      await quiet()
-      if (mode <= 2 && !closed) {
-        assert.ok(
-          got.some((m) => m.type === 'accept' && m.channel === 0 && m.role === 'reader'),
-          'reader channel accepted',
-        )
-        channelEpisodes++
-      }
+    const at = `seed ${seed} connection ${connections} (${state})`
+    const f0 = framesIn()
+    // The setup frames go out with the burst behind them (frames arrive in order; the setup is valid).
+    const setupFrames = state === 'fresh' ? [] : state === 'channel' ? [hello, open] : [hello]
+    const setup = setupFrames.length
+    processed.setup += setup
+    // The burst: byte mutations of recorded frames, field mutations that still encode (aimed at the
+    // live channel), plain noise, and now and then a valid frame out of its order.
+    const burst: { frame: Uint8Array; kind: keyof typeof processed }[] = []
+    // A non-member asking for the tree (refused with ENOTMEMBER), then what follows.
+    if (state === 'stranger' && r.int(2) === 0) burst.push({ frame: open, kind: 'replayed' })
+    // (Empty frames are left out: a transport never delivers one.)
+    for (let n = 1 + r.int(16); burst.length < n; ) {
+      const k = r.int(10)
+      if (k <= 3) {
+        const f = mutate(r, r.pick(seeds), r.pick(seeds))
+        if (f.length > 0) burst.push({ frame: f, kind: 'mutated' })
+      } else if (k <= 7) {
+        const f = mutateMessage(r, r.pick(decodedSeeds), state === 'channel' ? 0 : undefined)
+        if (f) burst.push({ frame: f, kind: 'fieldMutated' })
+      } else if (k === 8) burst.push({ frame: r.bytes(1 + r.int(200)), kind: 'random' })
+      else burst.push({ frame: r.pick(seeds), kind: 'replayed' })
     }
-    for (let i = 0; i < 8 && closed === undefined; i++) {
-      // Mostly mutations; some valid frames as they are, out of their order.
-      const f = r.int(6) === 0 ? r.pick(seeds) : mutate(r, r.pick(seeds), r.pick(seeds))
-      if (f.length === 0) continue
-      fuzzFrames++
-      const rejected = { ...victim.engine.stats().rejected }
-      const total = rejectedTotal(victim.engine)
-      void send(f)
-      await quiet()
-      const at = `seed ${seed} episode ${episodes} frame ${i}`
-      if (!decodes(f)) {
-        malformedEpisodes++
-        assert.ok(closed !== undefined, `${at}: an undecodable frame left the connection open`)
-        assert.equal(victim.engine.stats().rejected.EMALFORMED, (rejected.EMALFORMED ?? 0) + 1, at)
-        const err = got.find((m) => m.type === 'error')
-        assert.ok(
-          err?.type === 'error' && err.code === 'EMALFORMED' && err.reason.length > 0,
-          `${at}: no error frame`,
-        )
-      } else if (closed !== undefined) {
-        // Closed by a well-formed frame: a counted rejection, or the victim following the attacker's own refuse/error.
-        const m = decodeMessage(f)
-        const followed = m.type === 'refuse' || m.type === 'error'
-        assert.ok(
-          rejectedTotal(victim.engine) > total || followed,
-          `${at}: closed (${closed}) without counting`,
-        )
-      }
-    }
-    attacker.close('episode over')
+    // Frames that decode go first, then at most one that does not: it ends the connection, so
+    // anything behind it would never reach the engine (many frames per costly connection setup).
+    const typed = burst.map((b) => ({ ...b, message: decoded(b.frame) }))
+    const ok = typed.filter((b) => b.message !== undefined)
+    const broken = typed.find((b) => b.message === undefined)
+    const frames = [...ok, ...(broken ? [broken] : [])]
+    const rejectedBefore = rejectedTotal(victim.engine)
+    const malformedBefore = victim.engine.stats().rejected.EMALFORMED ?? 0
+    for (const f of setupFrames) void attacker.send(f).catch(() => {})
+    for (const b of frames) void attacker.send(b.frame).catch(() => {})
     await quiet()
-    if (episodes % 1000 === 0) assert.equal(snapshot(victim), before, `seed ${seed}: the victim changed`)
+    const replies = (type: Message['type']) =>
+      got.filter((f) => f[0] === TYPE_CODES[type]).map((f) => decodeMessage(f))
+    if (state === 'channel')
+      assert.ok(
+        replies('accept').some((m) => m.type === 'accept' && m.channel === 0 && m.role === 'reader'),
+        `${at}: reader channel accepted`,
+      )
+    const took = framesIn() - f0 - setup
+    const seen = frames.slice(0, took)
+    for (const b of seen) processed[b.kind]++
+    assert.ok(took >= 1 && took <= frames.length, `${at}: ${took} of ${frames.length} frames processed`)
+    // An undecodable frame ends the connection at once: nothing after it is processed.
+    const bad = seen.findIndex((b) => b.message === undefined)
+    assert.ok(bad === -1 || bad === took - 1, `${at}: frame ${bad} did not decode but the connection went on`)
+    if (took < frames.length)
+      assert.ok(link.closed !== undefined, `${at}: frames went unprocessed on an open connection`)
+    if (bad !== -1) {
+      assert.ok(link.closed !== undefined, `${at}: an undecodable frame left the connection open`)
+      assert.ok((victim.engine.stats().rejected.EMALFORMED ?? 0) > malformedBefore, `${at}: not counted`)
+      const err = replies('error')[0]
+      assert.ok(
+        err?.type === 'error' && err.code === 'EMALFORMED' && err.reason.length > 0,
+        `${at}: no error frame`,
+      )
+    }
+    const reason = closedReason()
+    if (reason !== undefined) {
+      closedByVictim++
+      assert.ok(reason.length > 0, `${at}: closed without a reason`)
+      // Closed by a well-formed frame: a counted rejection, or the victim following the attacker's own refuse/error.
+      const followed = seen.some((b) => {
+        return b.message?.type === 'refuse' || b.message?.type === 'error'
+      })
+      assert.ok(
+        rejectedTotal(victim.engine) > rejectedBefore || followed,
+        `${at}: closed (${link.closed}) without counting`,
+      )
+    } else {
+      attacker.close('episode over')
+    }
+    await quiet()
+    // After every connection: it is gone on the victim's side too, and nothing was accepted.
+    assert.equal(victim.engine.peers().length, basePeers, `${at}: the victim still holds the connection`)
+    // Heads, member entries and stored bytes on every connection (any accepted change moves one),
+    // the whole view now and then.
+    assert.equal(quickState(victim), beforeQuick, `${at}: the victim changed`)
+    if (connections % 500 === 0) assert.equal(snapshot(victim), before, `${at}: the victim changed`)
   }
   const after = victim.engine.stats()
   console.log(
-    `${episodes} connections, ${after.framesIn - base.framesIn} frames into the engine (${fuzzFrames} of them random/mutated/out of order) in ${((Date.now() - start) / 1000).toFixed(1)} s; ` +
-      `${channelEpisodes} on a live reader channel, ${malformedEpisodes} with a malformed frame; rejected ${JSON.stringify(after.rejected)}; ` +
-      `${phantomShards(victim)} empty shard docs created by peers' sync messages`,
+    `${connections} connections (${JSON.stringify(perState)}), ${closedByVictim} closed by the victim; frames processed by the engine: ` +
+      `${JSON.stringify(processed)} (${fuzzed()} random or mutated) in ${((Date.now() - start) / 1000).toFixed(1)} s; ` +
+      `rejected ${JSON.stringify(after.rejected)}; ${phantomShards(victim)} empty shard docs created by peers' sync messages`,
+  )
+  assert.ok(fuzzed() >= TARGET_FRAMES)
+  assert.equal(
+    after.framesIn - base.framesIn,
+    fuzzed() + processed.replayed + processed.setup,
+    'every frame accounted for',
   )
   assert.equal(snapshot(victim), before, 'nothing was accepted into the tree, the membership or the store')
+  // Every kind of frame reached the engine in quantity, and every line of defence was exercised.
+  const share = TARGET_FRAMES / 100_000
+  assert.ok(
+    processed.fieldMutated > 50_000 * share &&
+      processed.mutated > 15_000 * share &&
+      processed.random > 1_500 * share,
+  )
+  assert.equal(after.rejected.EINTERNAL, undefined, 'a frame caused an internal error')
   assert.ok((after.rejected.EMALFORMED ?? 0) > 1000)
   assert.ok((after.rejected.EORDER ?? 0) > 100)
   assert.ok((after.rejected.ENOTMEMBER ?? 0) > 100)

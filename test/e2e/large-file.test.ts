@@ -57,7 +57,7 @@ describe('large file', () => {
     const c = await Cluster.start(t, { transport: 'both' })
     await c.run(async () => {
       const phase = phases()
-      const [a, b] = (await Promise.all([c.add('a'), c.add('b')])) as [BtNode, BtNode]
+      const [a, b, r] = (await Promise.all([c.add('a'), c.add('b'), c.add('r')])) as [BtNode, BtNode, BtNode]
       // a stores the file before its daemon starts (bt then writes its data dir itself, the
       // fastest path), while b starts.
       const src = new PseudoRandom(SIZE, 7)
@@ -121,6 +121,9 @@ describe('large file', () => {
         `bytes a sent to b per transport since b restarted: ${JSON.stringify([...byKind])}`,
       )
 
+      // The reader's daemon starts while b reads back (it is used below).
+      const rUp = r.up()
+      rUp.catch(() => {}) // awaited below; a failure before then must not go unhandled
       // Read back through the CLI, hashed as it streams.
       const h = createHash('sha256')
       await b.ok(['cat', 'big:/big.bin'], { onStdout: (d) => h.update(d), timeoutMs: waitMs(SIZE) })
@@ -130,13 +133,13 @@ describe('large file', () => {
       phase('bt verify on b')
 
       // A reader fetches on demand: a slice from the middle, and little else.
-      const [r] = (await c.addUp('r')) as [BtNode]
+      await rUp
       await joinAs(a, r, 'big', 'reader')
       // The join returns once r is a member; the tree's metadata follows.
       await poll('the file to appear on r', () =>
         r.withApi(async (api) => (await api.stat('big', '/big.bin')).size === SIZE),
       )
-      phase('start r, invite + join as reader, metadata')
+      phase('invite + join r as reader, metadata')
       const got = await r.withApi(async (api) => {
         const parts: Buffer[] = []
         const range = { start: SLICE.start, end: SLICE.start + SLICE.length }

@@ -4,15 +4,14 @@
  * inside the picture; a crash mark per crash, a band per partition, a marker
  * per late join; the message-volume chart has a bar per busy second; the
  * labels stay inside the picture and do not overlap; no script error, no
- * request other than the page itself. A screenshot is left in the temp
- * directory for a person to look at.
+ * request other than the page itself. BT_SIM_SCREENSHOT=FILE.png keeps a
+ * screenshot of the page for a person to look at.
  *
  * Needs Debian `chromium` (BT_CHROMIUM=path overrides). Without it the test
  * fails under CI=true and is skipped elsewhere.
  */
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { pathToFileURL } from 'node:url'
@@ -101,9 +100,13 @@ test('the --report page in headless Chromium: rows, crashes, partitions, joins, 
   t.after(() => browser.close())
   await browser.goto(url)
   const seen = await browser.evaluate<Seen>(MEASURE)
-  const shot = join(tmpdir(), `bt-sim-report-${process.pid}.png`)
-  writeFileSync(shot, await browser.screenshot())
-  t.diagnostic(`screenshot: ${shot}`)
+  // The picture as a person sees it: kept where BT_SIM_SCREENSHOT says (to look at), else thrown away.
+  const png = await browser.screenshot()
+  assert.ok(png.length > 10_000 && png.subarray(1, 4).toString() === 'PNG', 'a screenshot was taken')
+  if (process.env.BT_SIM_SCREENSHOT) {
+    writeFileSync(process.env.BT_SIM_SCREENSHOT, png)
+    t.diagnostic(`screenshot: ${process.env.BT_SIM_SCREENSHOT}`)
+  }
 
   // Nothing but the page itself was requested; no script error, no console error.
   const requests = browser.events

@@ -24,6 +24,7 @@ const opened: HyperswarmTransport[] = []
 async function transport(
   seed = randomBytes(32),
   bootstrap = testnet.bootstrap,
+  onTopicPeer?: (node: string, topic: Uint8Array) => void,
 ): Promise<HyperswarmTransport> {
   const t = await openHyperswarmTransport({
     seed,
@@ -31,6 +32,7 @@ async function transport(
     network: 'loopback',
     bootstrap,
     timeoutMs: 10_000,
+    ...(onTopicPeer ? { onTopicPeer } : {}),
   })
   opened.push(t)
   return t
@@ -104,10 +106,13 @@ describe('hyperswarm transport', () => {
     )
   })
 
-  test('nodes that join one tree topic find and connect to each other', async () => {
+  test('nodes that join one tree topic find and connect to each other (and report whom they found)', async () => {
     const topic = treeTopic(randomBytes(16).toString('hex'))
+    const foundByB: [string, string][] = []
     const ta = await transport()
-    const tb = await transport()
+    const tb = await transport(randomBytes(32), testnet.bootstrap, (node, t) =>
+      foundByB.push([node, Buffer.from(t).toString('hex')]),
+    )
     const gotA = new Promise<Connection>((r) => ta.onConnection(r))
     const gotB = new Promise<Connection>((r) => tb.onConnection(r))
     await ta.join(topic)
@@ -119,6 +124,8 @@ describe('hyperswarm transport', () => {
     const got = new Promise<Uint8Array>((r) => b.onFrame(r))
     await a.send(Uint8Array.of(42))
     assert.deepEqual(await got, Uint8Array.of(42))
+    // b joined second: its lookup found a announcing the topic, reported once.
+    assert.deepEqual(foundByB, [[ta.nodeId, Buffer.from(topic).toString('hex')]])
     await ta.leave(topic)
   })
 

@@ -226,10 +226,15 @@ export class VolumeOps {
 
     read: (path, fd, buf, len, pos, cb) =>
       this.runBytes('read', path, cb, async () => {
-        const data = await this.readAhead.read(fd, pos, len)
-        buf.set(data)
-        this.stats.bytesRead += data.length
-        return data.length
+        // Pieces may be views of the volume's chunk cache: copied straight into the kernel's buffer.
+        const pieces = await this.readAhead.readPieces(fd, pos, len)
+        let n = 0
+        for (const p of pieces) {
+          buf.set(p, n)
+          n += p.length
+        }
+        this.stats.bytesRead += n
+        return n
       }),
 
     write: (path, fd, buf, len, pos, cb) =>

@@ -28,8 +28,13 @@ interface Window {
   start: number
   end: number
   generation: number
-  /** The bytes (shorter than asked at end of file); undefined while reading or if the read failed. */
-  bytes?: Uint8Array
+  /**
+   * The bytes in pieces (shared with the volume's caches: never modified),
+   * shorter than asked at end of file; undefined while reading or if the read failed.
+   */
+  pieces?: Uint8Array[]
+  /** Bytes in `pieces`. */
+  length: number
   done: Promise<void>
   /** The read came back short: nothing lies beyond this window. */
   eof: boolean
@@ -61,8 +66,18 @@ export class ReadAhead {
 
   constructor(private readonly volume: Volume) {}
 
-  /** Read [pos, pos+len) of handle `fh`, from a prefetched window when one holds it. */
+  /** Read [pos, pos+len) of handle `fh` as one buffer (shared when it is one piece, see `readPieces`). */
   async read(fh: Fh, pos: number, len: number): Promise<Uint8Array> {
+    const pieces = await this.readPieces(fh, pos, len)
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces)
+  }
+
+  /**
+   * Read [pos, pos+len) of handle `fh`, from a prefetched window when one
+   * holds it, as pieces shared with the volume's caches: copy them out at
+   * once, never modify them.
+   */
+  async readPieces(fh: Fh, pos: number, len: number): Promise<Uint8Array[]> {
     let s = this.handles.get(fh)
     if (!s) {
       s = { next: -1, streak: 0, size: MIN_WINDOW, windows: [] }
@@ -76,20 +91,25 @@ export class ReadAhead {
     if (!sequential) s.windows = []
     let out = await this.fromWindows(s, pos, len)
     if (out) this.stats.hits++
-    else out = await this.volume.read(fh, pos, len)
-    if (sequential && s.streak >= 2 && out.length === len) this.ahead(fh, s, s.next, s.next - REORDER * len)
+    else out = await this.direct(fh, pos, len)
+    if (sequential && s.streak >= 2 && total(out) === len) this.ahead(fh, s, s.next, s.next - REORDER * len)
     return out
   }
 
-  private async fromWindows(s: HandleState, pos: number, len: number): Promise<Uint8Array | undefined> {
+  private direct(fh: Fh, pos: number, len: number): Promise<Uint8Array[]> {
+    if (this.volume.readShared) return this.volume.readShared(fh, pos, len)
+    return this.volume.read(fh, pos, len).then((b) => [b])
+  }
+
+  private async fromWindows(s: HandleState, pos: number, len: number): Promise<Uint8Array[] | undefined> {
     const w = s.windows.find((x) => pos >= x.start && pos + len <= x.end)
     if (!w || w.generation !== this.generation) return undefined
     await w.done
     // Still valid after the wait, and the bytes are there (or the file ends inside the window).
-    if (!w.bytes || w.generation !== this.generation) return undefined
+    if (!w.pieces || w.generation !== this.generation) return undefined
     const a = pos - w.start
-    if (a + len > w.bytes.length && !w.eof) return undefined
-    return w.bytes.subarray(Math.min(a, w.bytes.length), Math.min(a + len, w.bytes.length))
+    if (a + len > w.length && !w.eof) return undefined
+    return slice(w.pieces, a, Math.min(a + len, w.length))
   }
 
   /**
@@ -119,13 +139,15 @@ export class ReadAhead {
       start,
       end: start + size,
       generation: this.generation,
+      length: 0,
       eof: false,
       done: Promise.resolve(),
     }
-    w.done = this.volume.read(fh, start, size).then(
-      (bytes) => {
-        w.bytes = bytes
-        w.eof = bytes.length < size
+    w.done = this.direct(fh, start, size).then(
+      (pieces) => {
+        w.pieces = pieces
+        w.length = total(pieces)
+        w.eof = w.length < size
       },
       () => {
         w.eof = true // the direct read will report the error
@@ -144,4 +166,23 @@ export class ReadAhead {
   forget(fh: Fh): void {
     this.handles.delete(fh)
   }
+}
+
+function total(pieces: Uint8Array[]): number {
+  let n = 0
+  for (const p of pieces) n += p.length
+  return n
+}
+
+/** Views of bytes [a, b) of the concatenation of `pieces`. */
+function slice(pieces: Uint8Array[], a: number, b: number): Uint8Array[] {
+  const out: Uint8Array[] = []
+  let at = 0
+  for (const p of pieces) {
+    const end = at + p.length
+    if (end > a && at < b) out.push(p.subarray(Math.max(a, at) - at, Math.min(b, end) - at))
+    if (end >= b) break
+    at = end
+  }
+  return out
 }

@@ -125,6 +125,17 @@ export class OpenFiles {
     return this.readLocked(h, offset, length)
   }
 
+  /** As `read`, in pieces that may be views of the store's chunk cache (see `Volume.readShared`). */
+  async readShared(fh: Fh, offset: number, length: number): Promise<Uint8Array[]> {
+    const h = this.get(fh)
+    if (h.branch || !this.c.store.readShared) return [await this.read(fh, offset, length)]
+    if (!h.readable) throw new FsError('EBADF', h.path, 'not open for reading')
+    checkRange(offset, length, h.path)
+    const latest = this.latest(h)?.ref ?? null
+    if (!latest || offset >= latest.size || length === 0) return []
+    return this.c.store.readShared(latest, offset, length)
+  }
+
   private async readLocked(h: Handle, offset: number, length: number): Promise<Uint8Array> {
     const latest = this.latest(h)?.ref ?? null
     if (h.branch) return h.branch.read(this.c.store, latest, offset, length)

@@ -79,6 +79,12 @@ export interface Volume {
   create(path: string, mode: number, flags?: OpenFlags): Promise<{ fh: Fh; attr: Attr }>
   open(path: string, flags: OpenFlags): Promise<Fh>
   read(fh: Fh, offset: number, length: number): Promise<Uint8Array>
+  /**
+   * As `read`, as pieces in order that may be shared with the volume's
+   * caches: copy them at once and never modify them (the FUSE adapter copies
+   * them into the kernel's buffer, saving a copy per read). Optional.
+   */
+  readShared?(fh: Fh, offset: number, length: number): Promise<Uint8Array[]>
   /** Write at offset (O_APPEND: at end); returns bytes written. Staged until fsync/release. */
   write(fh: Fh, offset: number, data: Uint8Array): Promise<number>
   /** truncate(path) or ftruncate(fh). */

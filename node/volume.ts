@@ -320,6 +320,10 @@ export class TreeVolume implements Volume {
     return guard(this.pathOfHandle(fh), () => this.files.read(fh, offset, length))
   }
 
+  readShared(fh: Fh, offset: number, length: number): Promise<Uint8Array[]> {
+    return guard(this.pathOfHandle(fh), () => this.files.readShared(fh, offset, length))
+  }
+
   write(fh: Fh, offset: number, data: Uint8Array): Promise<number> {
     return guard(this.pathOfHandle(fh), () => this.files.write(fh, offset, data))
   }

@@ -169,6 +169,19 @@ export class ChunkContentStore implements ContentStore {
     return out
   }
 
+  async readShared(ref: FileRef, offset: number, length: number): Promise<Uint8Array[]> {
+    checkRef(ref)
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+      throw new StoreError('EINVAL', `bad read range offset=${offset} length=${length}`)
+    }
+    this.check()
+    const start = Math.min(offset, ref.size)
+    const end = Math.min(ref.size, start + length)
+    const out: Uint8Array[] = []
+    if (start < end) for await (const piece of this.reader.range(ref, start, end, true)) out.push(piece)
+    return out
+  }
+
   async *stream(ref: FileRef, start = 0, end?: number): AsyncIterable<Uint8Array> {
     this.check()
     checkRef(ref)

@@ -183,6 +183,13 @@ export interface ContentStore {
   read(ref: FileRef, offset: number, length: number): Promise<Uint8Array>
   /** Stream plaintext of [start, end) in pieces of at most a chunk. */
   stream(ref: FileRef, start?: number, end?: number): AsyncIterable<Uint8Array>
+  /**
+   * As `read`, as the list of pieces in order, without copying them out:
+   * pieces may be views of the decrypted-chunk cache, so the caller copies
+   * them at once and NEVER modifies them (the FUSE read path copies them
+   * straight into the kernel's buffer).
+   */
+  readShared?(ref: FileRef, offset: number, length: number): Promise<Uint8Array[]>
   /** Persist one reference to ref (synchronous; joins the backend's open transaction). */
   retain(ref: FileRef): void
   /** Drop one persisted reference (synchronous). */

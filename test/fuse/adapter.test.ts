@@ -92,7 +92,8 @@ describe('fuse: adapter', { skip }, () => {
     await inner.writeFile('/f', new TextEncoder().encode('data'))
     const volume = new Proxy(inner, {
       get(target, prop, receiver) {
-        if (prop === 'read') return async () => Promise.reject(new Error('disk on fire'))
+        if (prop === 'read' || prop === 'readShared')
+          return async () => Promise.reject(new Error('disk on fire'))
         if (prop === 'lookup')
           return async (path: string) => {
             if (path === '/secret') throw new FsError('EACCES', path)

@@ -46,3 +46,27 @@ test('on: hot chunks are served from memory, as copies, within the byte budget',
     (e: unknown) => e instanceof StoreError && e.code === 'EIO',
   )
 })
+
+test('readShared: the bytes of read, in pieces, without copying cached chunks out', async () => {
+  const { store, data, ref } = await setup()
+  const whole = (pieces: Uint8Array[]) => new Uint8Array(Buffer.concat(pieces))
+  for (const [off, len] of [
+    [0, ref.size],
+    [1000, 200_000],
+    [ref.size - 10, 100],
+    [ref.size + 5, 10],
+  ] as const) {
+    const pieces = await store.readShared(ref, off, len)
+    assert.ok(equalBytes(whole(pieces), await store.read(ref, off, len)), `range ${off}+${len}`)
+  }
+  store.cacheChunks(4 * MiB)
+  const first = await store.readShared(ref, 0, ref.size)
+  const again = await store.readShared(ref, 0, ref.size)
+  assert.ok(equalBytes(whole(again), data))
+  // Served from the cache: the same memory both times (views, not copies).
+  assert.equal(again[0]!.buffer, first[0]!.buffer)
+  await assert.rejects(
+    store.readShared(ref, -1, 10),
+    (e: unknown) => e instanceof StoreError && e.code === 'EINVAL',
+  )
+})

@@ -6,7 +6,9 @@
  * async load generator in the same process would compete for its event loop.
  *
  * Usage: node dist/bench/fuse-load.js '{"dir":..,"files":..,"bigMiB":..,"randomReads":..}'
- * Prints one JSON line: { createPerSec, statPerSec, writeMBps, readMBps, randomReadPerSec }.
+ * Prints `phase NAME` before each phase (the parent samples its own CPU time
+ * there: it is the FUSE server) and `phase end`, then one JSON line:
+ * { createPerSec, statPerSec, writeMBps, readMBps, randomReadPerSec }.
  */
 import { mkdir, open, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -21,6 +23,9 @@ interface LoadConfig {
 const MiB = 1024 * 1024
 const cfg = JSON.parse(process.argv[2] ?? '{}') as LoadConfig
 const secs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9
+/** Phase names, in order (the parent reads these markers). */
+export type Phase = 'create' | 'stat' | 'write' | 'read' | 'random' | 'end'
+const phase = (name: Phase) => process.stdout.write(`phase ${name}\n`)
 
 /** A small deterministic PRNG (mulberry32): the same offsets for every target. */
 function prng(seed: number): () => number {
@@ -52,10 +57,12 @@ async function main(): Promise<void> {
     return c
   }
 
+  phase('create')
   let t0 = process.hrtime.bigint()
   for (let i = 0; i < cfg.files; i++) await writeFile(join(small, `f${i}`), content(i))
   const createPerSec = cfg.files / secs(t0)
 
+  phase('stat')
   t0 = process.hrtime.bigint()
   for (let i = 0; i < cfg.files; i++) await stat(join(small, `f${i}`))
   const statPerSec = cfg.files / secs(t0)
@@ -65,6 +72,7 @@ async function main(): Promise<void> {
   const block = Buffer.alloc(MiB)
   const r = prng(42)
   for (let o = 0; o < block.length; o += 4) block.writeUInt32LE((r() * 2 ** 32) >>> 0, o)
+  phase('write')
   t0 = process.hrtime.bigint()
   let fh = await open(big, 'w')
   for (let m = 0; m < cfg.bigMiB; m++) {
@@ -76,6 +84,7 @@ async function main(): Promise<void> {
 
   // Sequential read through a fresh open.
   const buf = Buffer.alloc(MiB)
+  phase('read')
   t0 = process.hrtime.bigint()
   fh = await open(big, 'r')
   let total = 0
@@ -92,6 +101,7 @@ async function main(): Promise<void> {
   const pages = (cfg.bigMiB * MiB) / 4096
   const rr = prng(7)
   const page = Buffer.alloc(4096)
+  phase('random')
   fh = await open(big, 'r')
   t0 = process.hrtime.bigint()
   for (let i = 0; i < cfg.randomReads; i++) {
@@ -100,6 +110,7 @@ async function main(): Promise<void> {
   }
   const randomReadPerSec = cfg.randomReads / secs(t0)
   await fh.close()
+  phase('end')
 
   process.stdout.write(
     `${JSON.stringify({ createPerSec, statPerSec, writeMBps, readMBps, randomReadPerSec })}\n`,

@@ -41,11 +41,16 @@ interface Row {
   writeMBps: number
   readMBps: number
   randomReadPerSec: number
+  /** CPU seconds of this process (the FUSE server) per phase of the load. */
+  cpu: Record<string, number>
 }
 
 const LOAD = fileURLToPath(new URL('./fuse-load.js', import.meta.url))
 
-/** Run the workload in a child process against `dir` (async: this process may be serving it). */
+/**
+ * Run the workload in a child process against `dir` (async: this process may
+ * be serving it), sampling this process's CPU time at the child's phase markers.
+ */
 function load(dir: string): Promise<Row> {
   const cfg = {
     dir,
@@ -57,15 +62,32 @@ function load(dir: string): Promise<Row> {
     const child = spawn(process.execPath, [LOAD, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
+    const cpu: Record<string, number> = {}
+    let current: string | undefined
+    let mark = process.cpuUsage()
+    let pending = ''
     child.stdout.on('data', (d: Buffer) => {
-      out += d
+      pending += d
+      let nl = pending.indexOf('\n')
+      while (nl >= 0) {
+        const line = pending.slice(0, nl)
+        pending = pending.slice(nl + 1)
+        const m = /^phase (\w+)$/.exec(line)
+        if (m) {
+          const used = process.cpuUsage(mark)
+          mark = process.cpuUsage()
+          if (current) cpu[current] = (used.user + used.system) / 1e6
+          current = m[1]
+        } else out += `${line}\n`
+        nl = pending.indexOf('\n')
+      }
     })
     child.stderr.on('data', (d: Buffer) => {
       err += d
     })
     child.on('error', reject)
     child.on('exit', (code) => {
-      if (code === 0) resolve(JSON.parse(out) as Row)
+      if (code === 0) resolve({ ...(JSON.parse(out) as Omit<Row, 'cpu'>), cpu })
       else reject(new Error(`load on ${dir} exited ${code}: ${err}`))
     })
   })
@@ -209,7 +231,7 @@ async function main(): Promise<void> {
   }
 
   const { ceiling, disk, ours } = results as Record<string, Row>
-  const rows: [string, keyof Row][] = [
+  const rows: [string, Exclude<keyof Row, 'cpu'>][] = [
     [`create ${opts.files[0]} x 4 KiB files (files/s)`, 'createPerSec'],
     [`stat of them (ops/s)`, 'statPerSec'],
     [`sequential write ${opts['big-mib'][0]} MiB + close (MB/s)`, 'writeMBps'],
@@ -223,6 +245,21 @@ async function main(): Promise<void> {
     console.log(
       `| ${label} | ${fmt(ours![k])} | ${fmt(ceiling![k])} | ${fmt(disk![k])} | ${pct.toFixed(0)}% |`,
     )
+  }
+  // CPU time of the serving process depends far less on other load than wall time does.
+  const perOp: [string, string, number][] = [
+    ['create (ms per file)', 'create', opts.files[0]!],
+    ['stat (ms per file)', 'stat', opts.files[0]!],
+    ['sequential write (ms per MiB)', 'write', opts['big-mib'][0]!],
+    ['sequential read (ms per MiB)', 'read', opts['big-mib'][0]!],
+    ['random 4 KiB read (ms per read)', 'random', opts['random-reads'][0]!],
+  ]
+  console.log('')
+  console.log('| FUSE server CPU | Blocktree mount | no-op FUSE ceiling |')
+  console.log('| --- | ---: | ---: |')
+  for (const [label, phase, n] of perOp) {
+    const ms = (r: Row) => ((1000 * (r.cpu[phase] ?? Number.NaN)) / n).toFixed(3)
+    console.log(`| ${label} | ${ms(ours!)} | ${ms(ceiling!)} |`)
   }
 }
 

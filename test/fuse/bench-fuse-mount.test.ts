@@ -13,4 +13,9 @@ test('bench/fuse-mount runs in --quick mode', { skip: fuseSkipReason() }, () => 
     'random 4 KiB reads',
   ])
     assert.match(out, new RegExp(`^\\| ${row}.*\\| \\d+%`, 'm'))
+  for (const row of ['create', 'stat', 'sequential write', 'sequential read', 'random 4 KiB read'])
+    assert.match(
+      out,
+      new RegExp(`^\\| ${row} \\(ms per [A-Za-z ]+\\) \\| \\d+\\.\\d+ \\| \\d+\\.\\d+ \\|$`, 'm'),
+    )
 })

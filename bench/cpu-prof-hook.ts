@@ -8,6 +8,7 @@
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector'
 import { join } from 'node:path'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
 
 const dir = process.env.BT_CPU_PROF_DIR
 if (dir) {
@@ -17,9 +18,29 @@ if (dir) {
   s.post('Profiler.setSamplingInterval', { interval: 500 })
   let running = false
   let n = 0
+  // Garbage collections while profiling, by kind: count and milliseconds (written beside the profile).
+  const kinds: Record<number, string> = {
+    [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+  }
+  let gc: Record<string, { count: number; ms: number }> = {}
+  const obs = new PerformanceObserver((list) => {
+    if (!running) return
+    for (const e of list.getEntries()) {
+      const kind = kinds[(e as unknown as { detail: { kind: number } }).detail.kind] ?? 'other'
+      const g = gc[kind] ?? { count: 0, ms: 0 }
+      gc[kind] = g
+      g.count++
+      g.ms += e.duration
+    }
+  })
+  obs.observe({ entryTypes: ['gc'] })
   process.on('SIGUSR2', () => {
     if (!running) {
       process.stderr.write('cpu-prof-hook: profiling\n')
+      gc = {}
       s.post('Profiler.start')
       running = true
       return
@@ -27,7 +48,10 @@ if (dir) {
     running = false
     s.post('Profiler.stop', (err, r) => {
       if (err) process.stderr.write(`cpu-prof-hook: ${err.message}\n`)
-      else writeFileSync(join(dir, `${process.pid}-${n++}.cpuprofile`), JSON.stringify(r.profile))
+      else {
+        writeFileSync(join(dir, `${process.pid}-${n}.gc.json`), JSON.stringify(gc))
+        writeFileSync(join(dir, `${process.pid}-${n++}.cpuprofile`), JSON.stringify(r.profile))
+      }
     })
   })
 }

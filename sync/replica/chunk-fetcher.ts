@@ -364,11 +364,16 @@ export class ChunkFetcher {
     if (candidates.length === 0) return
     const perPeer = Math.max(1, Math.min(WINDOW_IDS, Math.floor(WINDOW_BYTES / Math.max(1, this.avgChunk))))
     const room = (ch: Channel) => perPeer - (this.inflight.get(ch)?.size ?? 0)
+    // Ask in batches (a quarter window at a time, or whatever is left to ask), not one id per
+    // arrival: fewer `want` frames to encode, send, decode and queue on both sides.
+    const least = Math.min(Math.ceil(perPeer / 4), this.queued.size)
+    const askable = candidates.filter((c) => room(c) >= least || !this.inflight.get(c)?.size)
+    if (askable.length === 0) return
     const batches = new Map<Channel, ChunkId[]>()
     const now = this.runtime.clock.now()
     // Deleting the current entry while iterating a Set is safe; nothing is added during the walk.
     for (const id of this.queued) {
-      const open = candidates.filter((c) => room(c) > 0)
+      const open = askable.filter((c) => room(c) > 0)
       if (open.length === 0) break
       const w = this.wants.get(id)!
       let best: Channel | undefined

@@ -35,7 +35,10 @@ describe('bt sim', () => {
   // happens across the sweep, which is checked). BT_SIM_SEEDS widens it, BT_SIM_STEPS lengthens each run.
   const seeds = Number(process.env.BT_SIM_SEEDS ?? 300)
   const extraSteps = Number(process.env.BT_SIM_STEPS ?? 0)
-  test(`${seeds} seeds on 3-4 node swarms with loss, duplication, reordering, partitions, crashes, readers, late joins`, async (t) => {
+  // Leaves (a writer leaving for good in every third run) stay out of the default sweep until the
+  // lost-write they show with frequent spot checks is settled (seeds 27, 51, 75: see the lead's notes).
+  const withLeaves = process.env.BT_SIM_LEAVES === '1'
+  test(`${seeds} seeds on 3-4 node swarms with loss, duplication, reordering, partitions, crashes, readers, late joins${withLeaves ? ', leaves' : ''}`, async (t) => {
     const failures: string[] = []
     /** How many runs saw each fault or event at least once. */
     const seen = new Map<string, number>()
@@ -43,23 +46,30 @@ describe('bt sim', () => {
       if (yes) seen.set(what, (seen.get(what) ?? 0) + 1)
     }
     for (let seed = 1; seed <= seeds; seed++) {
+      const nodes = 3 + (seed % 2)
+      const readers = seed % 4 === 0 ? 1 : 0
+      const late = seed % 5 === 0 ? 1 : 0
       const o = opts({
         seed,
-        nodes: 3 + (seed % 2),
+        nodes,
         steps: 6 + (seed % 4) * 4 + extraSteps,
         loss: 0.03,
         dup: 0.01,
         reorder: 0.05,
         partitions: 0.08,
         crashes: 0.08,
-        readers: seed % 4 === 0 ? 1 : 0,
-        late: seed % 5 === 0 ? 1 : 0,
+        readers,
+        late,
+        // A writer leaves for good in every third run, where one besides the admin is left to leave.
+        leaves: withLeaves && seed % 3 === 0 && nodes - 1 - readers - late >= 1 ? 1 : 0,
         spotEvery: 5,
       })
       const r = await runSim(o)
-      if (r.violations.length > 0) failures.push(`${reproduceCommand(o)}\n${show(r.violations)}`)
+      // (The sweep spot-checks every 5 steps, which `bt sim` has no flag for: replay with runSim.)
+      if (r.violations.length > 0)
+        failures.push(`${reproduceCommand(o)} (runSim with spotEvery ${o.spotEvery})\n${show(r.violations)}`)
       assert.ok(r.convergeMs !== null || r.violations.length > 0)
-      for (const kind of ['partition', 'crash', 'restart', 'join', 'isolate'] as const)
+      for (const kind of ['partition', 'crash', 'restart', 'join', 'leave', 'isolate'] as const)
         saw(
           kind,
           r.timeline.some((e) => e.kind === kind),
@@ -80,7 +90,17 @@ describe('bt sim', () => {
     // A regression that quietly disables a fault (or an operation) must not pass: across a sweep
     // of this size every one happens in several runs (narrow sweeps only report).
     if (seeds >= 100) {
-      const kinds = ['partition', 'crash', 'restart', 'join', 'isolate', 'loss', 'duplication', 'reordering']
+      const kinds = [
+        'partition',
+        'crash',
+        'restart',
+        'join',
+        ...(withLeaves ? ['leave'] : []),
+        'isolate',
+        'loss',
+        'duplication',
+        'reordering',
+      ]
       const ops = ['create', 'write', 'append', 'rename', 'move', 'delete', 'mkdir', 'rmdir', 'burst']
       for (const k of [...kinds, 'retransmit', 'refused op', 'reader', ...ops.map((o) => `op ${o}`)])
         assert.ok((seen.get(k) ?? 0) >= 5, `only ${seen.get(k) ?? 0} of ${seeds} runs saw ${k}`)

@@ -96,4 +96,5 @@ test('bt sim usage errors exit 2', (t) => {
 test('bench/sim-scale --quick runs', () => {
   const out = runQuickBench('sim-scale', 300_000)
   assert.match(out, /ops\/s/)
+  assert.match(out, /cpu \d+\.\d s \(\s*\d+ ops\/cpu-s\)/)
 })

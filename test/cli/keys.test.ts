@@ -17,14 +17,15 @@ import { runCli } from '../../node/cli/main.js'
 import { loadIdentity } from '../../node/identity.js'
 import { TpmClient } from '../../tpm/client.js'
 import { startSwtpm } from '../helpers/swtpm.js'
-import { type Teardown, tmpDir } from '../helpers/tmp.js'
+import { type Teardown, tmpDir, tmpDirWith } from '../helpers/tmp.js'
 import { type BtResult, bt, btEnv, ok } from './helpers.js'
 
 /** A data dir path (not created) whose daemon, if any, is stopped after the test. */
 function newHome(t: Teardown, env: NodeJS.ProcessEnv = {}): string {
-  const h = join(tmpDir(t, 'bt-keys-'), 'home')
-  t.after(() => bt(h, ['down'], { env }))
-  return h
+  return join(
+    tmpDirWith(t, 'bt-keys-', (d) => bt(join(d, 'home'), ['down'], { env })),
+    'home',
+  )
 }
 
 /** Exactly one line on stderr, exit 1, matching `re`. */

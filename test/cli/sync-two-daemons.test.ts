@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { tmpDir } from '../helpers/tmp.js'
+import { tmpDirWith } from '../helpers/tmp.js'
 import { type BtResult, btAsync, ok } from './helpers.js'
 
 const WAIT_MS = 60_000
@@ -54,9 +54,8 @@ async function node(
   t: { after(fn: () => unknown): void },
   name: string,
 ): Promise<{ home: string; id: string }> {
-  const home = `${tmpDir(t, `bt-sync-${name}-`)}/home`
+  const home = `${tmpDirWith(t, `bt-sync-${name}-`, (d) => run(`${d}/home`, ['down']))}/home`
   const id = (await okRun(home, ['init', '--key-protection', 'none'])).trim()
-  t.after(() => run(home, ['down']))
   return { home, id }
 }
 

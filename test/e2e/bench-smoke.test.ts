@@ -6,10 +6,24 @@ import { runQuickBench } from '../helpers/bench.js'
 describe('replication benchmarks --quick', () => {
   test('sync-transfer', () => {
     const out = runQuickBench('sync-transfer', 300_000)
-    assert.match(out, /^baseline raw hyperswarm: 8 MiB in [\d.]+ MiB\/s$/m)
-    assert.match(out, /^baseline raw iroh: 8 MiB in [\d.]+ MiB\/s$/m)
+    for (const k of ['hyperswarm', 'iroh']) {
+      assert.match(
+        out,
+        new RegExp(
+          `^baseline raw ${k}: 8 MiB in [\\d.]+ MiB/s; CPU per GiB: sender [\\d.]+ s, receiver [\\d.]+ s$`,
+          'm',
+        ),
+      )
+      assert.match(
+        out,
+        new RegExp(`^${k}: blocktree CPU per GiB: sender a [\\d.]+ s, receiver b [\\d.]+ s$`, 'm'),
+      )
+    }
     assert.match(out, /^hyperswarm: blocktree 8 MiB a -> b: [\d.]+ s, [\d.]+ MiB\/s/m)
-    assert.match(out, /^iroh: blocktree \/ raw = \d+% \(goal 80%\)$/m)
+    assert.match(
+      out,
+      /^iroh: blocktree \/ raw = \d+% \(goal 80%\); CPU per GiB ours \/ raw: sender [\d.]+x, receiver [\d.]+x$/m,
+    )
   })
   test('sync-latency', () => {
     const out = runQuickBench('sync-latency', 300_000)

@@ -10,7 +10,7 @@ import { test } from 'node:test'
 import { mountAt, probe } from '../../fuse/index.js'
 import { type BtResult, btAsync } from '../cli/helpers.js'
 import { forceUnmount, fuseSkipReason, shOk } from '../helpers/fuse.js'
-import { tmpDir } from '../helpers/tmp.js'
+import { tmpDirWith } from '../helpers/tmp.js'
 
 function ok(r: BtResult, what: string): BtResult {
   assert.equal(r.status, 0, `${what}: exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
@@ -42,7 +42,12 @@ test('bt up --mount, bt mount/unmount, CLI and mount see each other, bt down unm
   skip: fuseSkipReason(),
   timeout: 240_000,
 }, async (t) => {
-  const root = tmpDir(t, 'bt-fuse-daemon-')
+  // The node is stopped and the mounts cleaned before the directory is removed.
+  const root = tmpDirWith(t, 'bt-fuse-daemon-', async () => {
+    await bt('down')
+    await forceUnmount(mnt)
+    await forceUnmount(mnt2)
+  })
   const home = join(root, 'home')
   const mnt = join(root, 'mnt')
   const mnt2 = join(root, 'mnt2')
@@ -50,12 +55,6 @@ test('bt up --mount, bt mount/unmount, CLI and mount see each other, bt down unm
   await Promise.all([mkdir(mnt), mkdir(mnt2), mkdir(full)])
   await writeFile(join(full, 'x'), 'x')
   const bt = (...args: string[]) => btAsync(home, args)
-  // Registered after tmpDir's removal hook, so it runs first (node:test runs after-hooks in reverse).
-  t.after(async () => {
-    await bt('down')
-    await forceUnmount(mnt)
-    await forceUnmount(mnt2)
-  })
 
   ok(await bt('init', '--key-protection', 'none'), 'init')
   ok(await bt('tree', 'create', 'docs'), 'tree create')

@@ -36,6 +36,8 @@ export interface DeparturesInit {
   ledger: WriteLedger
   /** Whether node i is still to join (late, not yet admitted): it will get the member list from its welcome. */
   notJoined: (i: number) => boolean
+  /** Whether node i has a workload operation in flight (it must settle before the hand-off counts). */
+  busy: (i: number) => boolean
   mark: (kind: 'leave', node: number) => void
   violation: (kind: string, detail: string) => void
 }
@@ -87,7 +89,7 @@ export class Departures {
     const n = nodes[dep.node]!
     const admin = nodes[0]!
     if (dep.removedAt === undefined) {
-      if (!n.up || !n.tree || !admin.up || !admin.membership) return
+      if (!n.up || !n.tree || !admin.up || !admin.membership || this.d.busy(dep.node)) return
       if (!(await this.handedOff(n))) return
       if (!admin.up || !admin.membership) return
       admin.membership.remove(n.id)

@@ -93,6 +93,7 @@ export function reproduceCommand(o: SimOptions): string {
   if (o.opIntervalMs !== d.opIntervalMs) parts.push(`--interval ${o.opIntervalMs}`)
   if (o.antiEntropyMs !== d.antiEntropyMs) parts.push(`--anti-entropy ${o.antiEntropyMs}`)
   if (o.settleMs !== d.settleMs) parts.push(`--settle ${o.settleMs}`)
+  if (o.spotEvery !== d.spotEvery) parts.push(`--spot-every ${o.spotEvery}`)
   if (o.breakage !== d.breakage) parts.push(`--inject ${o.breakage}`)
   return parts.join(' ')
 }
@@ -113,6 +114,7 @@ export function validate(o: SimOptions): SimOptions {
   int('late', o.late, 0, Math.max(0, o.nodes - 1 - o.readers))
   int('leave', o.leaves, 0, Math.max(0, o.nodes - 1 - o.readers - o.late))
   int('degree', o.degree, 0, 1000)
+  int('spot-every', o.spotEvery, 0, 10_000_000)
   prob('loss', o.loss)
   prob('dup', o.dup)
   prob('reorder', o.reorder)

@@ -160,6 +160,7 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
       },
       later: (ms, fn) => sched.schedule(ms, 'burst-op', '', fn),
       violation,
+      accepts: (node): boolean => !departures.has(node.index),
     })
 
     const joining = new Set<number>()
@@ -193,6 +194,7 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
       nodes,
       ledger,
       notJoined: (i) => lateSet.has(i) && stores[i]!.load().length === 0,
+      busy: (i): boolean => workload.busy(i),
       mark: (kind, node) => mark({ kind, node }),
       violation,
     })

@@ -89,10 +89,13 @@ export interface WorkloadHooks {
   /** Run `fn` after `ms` virtual ms. */
   later(ms: number, fn: () => void): void
   violation(kind: string, detail: string): void
+  /** False for a node that takes no more operations (it is leaving); burst edits drawn earlier are dropped. */
+  accepts?(node: SimNode): boolean
 }
 
 export class Workload {
   readonly counters: OpCounters = { total: 0, ok: 0, refused: 0, byKind: {} }
+  private readonly inFlight = new Map<number, number>()
   private readonly files = new Recent(400)
   private readonly dirs = new Recent(200)
   private readonly kinds: OpKind[] = []
@@ -152,28 +155,36 @@ export class Workload {
     this.counters.byKind[kind] = (this.counters.byKind[kind] ?? 0) + 1
   }
 
+  /** Whether an operation on node `index` has started and not yet settled. */
+  busy(index: number): boolean {
+    return (this.inFlight.get(index) ?? 0) > 0
+  }
+
   private runKind(node: SimNode, kind: OpKind): void {
-    if (!node.up || !node.volume) return
+    if (!node.up || !node.volume || this.hooks.accepts?.(node) === false) return
     this.count(kind)
     const op = ++this.opSeq
     const incarnation = node.incarnation
-    void this.exec(node, kind, op).then(
-      (ok) => {
-        if (ok) this.counters.ok++
-      },
-      (e) => {
-        if (e instanceof FsError) {
-          this.counters.refused++
-          return
-        }
-        // The node crashed while the operation waited (its volume closed): not a bug.
-        if (!node.up || node.incarnation !== incarnation) return
-        this.hooks.violation(
-          'unexpected-error',
-          `op ${op} ${kind} on node ${node.index}: ${(e as Error)?.stack ?? e}`,
-        )
-      },
-    )
+    this.inFlight.set(node.index, (this.inFlight.get(node.index) ?? 0) + 1)
+    void this.exec(node, kind, op)
+      .finally(() => this.inFlight.set(node.index, this.inFlight.get(node.index)! - 1))
+      .then(
+        (ok) => {
+          if (ok) this.counters.ok++
+        },
+        (e) => {
+          if (e instanceof FsError) {
+            this.counters.refused++
+            return
+          }
+          // The node crashed while the operation waited (its volume closed): not a bug.
+          if (!node.up || node.incarnation !== incarnation) return
+          this.hooks.violation(
+            'unexpected-error',
+            `op ${op} ${kind} on node ${node.index}: ${(e as Error)?.stack ?? e}`,
+          )
+        },
+      )
   }
 
   /** One operation; resolves true when acknowledged. */

@@ -50,6 +50,11 @@ const FLAGS: FlagSpec[] = [
     help: `virtual ms to wait for convergence after the final heal (default ${DEFAULTS.settleMs})`,
   },
   {
+    name: 'spot-every',
+    value: 'K',
+    help: `walk one random node's tree every K steps for duplicates and cycles (default ${DEFAULTS.spotEvery}; 0: never)`,
+  },
+  {
     name: 'inject',
     value: 'BUG',
     help: 'break node 1 on purpose: stale-view or keep-removed (tests that violations are caught)',
@@ -117,6 +122,7 @@ export function simOptions(ctx: Ctx): SimOptions {
       opIntervalMs: num(ctx, 'interval', DEFAULTS.opIntervalMs),
       antiEntropyMs: num(ctx, 'anti-entropy', DEFAULTS.antiEntropyMs),
       settleMs: num(ctx, 'settle', DEFAULTS.settleMs),
+      spotEvery: num(ctx, 'spot-every', DEFAULTS.spotEvery),
       breakage: inject,
     })
   } catch (e) {

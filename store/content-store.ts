@@ -149,14 +149,19 @@ export class ChunkContentStore implements ContentStore {
     this.chunks.setCapacity(bytes)
   }
 
-  async read(ref: FileRef, offset: number, length: number): Promise<Uint8Array> {
+  /** The byte range [start, end) of `ref` a read of `length` bytes at `offset` covers (checked, clamped to the file). */
+  private readRange(ref: FileRef, offset: number, length: number): [number, number] {
     checkRef(ref)
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
       throw new StoreError('EINVAL', `bad read range offset=${offset} length=${length}`)
     }
     this.check()
     const start = Math.min(offset, ref.size)
-    const end = Math.min(ref.size, start + length)
+    return [start, Math.min(ref.size, start + length)]
+  }
+
+  async read(ref: FileRef, offset: number, length: number): Promise<Uint8Array> {
+    const [start, end] = this.readRange(ref, offset, length)
     if (start >= end) return new Uint8Array(0)
     // Uninitialised memory is safe: the pieces cover [start, end) exactly or the walk throws.
     const out = new Uint8Array(Buffer.allocUnsafeSlow(end - start).buffer, 0, end - start)
@@ -170,13 +175,7 @@ export class ChunkContentStore implements ContentStore {
   }
 
   async readShared(ref: FileRef, offset: number, length: number): Promise<Uint8Array[]> {
-    checkRef(ref)
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-      throw new StoreError('EINVAL', `bad read range offset=${offset} length=${length}`)
-    }
-    this.check()
-    const start = Math.min(offset, ref.size)
-    const end = Math.min(ref.size, start + length)
+    const [start, end] = this.readRange(ref, offset, length)
     const out: Uint8Array[] = []
     if (start < end) for await (const piece of this.reader.range(ref, start, end, true)) out.push(piece)
     return out

@@ -68,7 +68,7 @@ export class Departures {
 
   /** Every departure ran to its end (removed, known by all, outsider write made). */
   get settled(): boolean {
-    return this.list.every((d) => d.outsiderWrite !== undefined)
+    return this.list.every((d) => d.outsiderWrite !== undefined && d.outsiderWrite !== 'pending')
   }
 
   private poll(dep: Departure): void {

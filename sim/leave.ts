@@ -143,6 +143,12 @@ export class Departures {
     const v: Violation[] = []
     const add = (kind: string, detail: string) => v.push({ kind, detail, at })
     const { nodes, ledger } = this.d
+    // Every write id visible on each remaining node: one walk per node, whatever the number of departures.
+    let visible: Set<string>[] | undefined
+    const writesOn = () => {
+      visible ??= remaining.map((m) => (m.tree ? walk(m).writes : new Set<string>()))
+      return visible
+    }
     for (const dep of this.list) {
       const n = nodes[dep.node]!
       if (dep.removedAt === undefined) {
@@ -160,9 +166,12 @@ export class Departures {
         add('leave', `node ${dep.node} made no write after every member knew of its removal`)
         continue
       }
-      for (const m of remaining) {
-        if (m.tree && walk(m).writes.has(dep.outsiderWrite))
-          add('role', `departed node ${dep.node}'s write after its removal reached node ${m.index}`)
+      for (const [i, writes] of writesOn().entries()) {
+        if (writes.has(dep.outsiderWrite))
+          add(
+            'role',
+            `departed node ${dep.node}'s write after its removal reached node ${remaining[i]!.index}`,
+          )
       }
       if (!n.tree) continue
       for (const w of ledger.writes.slice(dep.ledgerMark)) {

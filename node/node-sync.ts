@@ -191,7 +191,7 @@ export class NodeSync implements SyncApi {
       throw new NodeError('EBADNAME', tree, 'an invitation expires after 1 s to 365 days')
     const expires = this.o.runtime.clock.now() + ttl
     const { invite, secret } = this.invites.issue(rec.id, role, expires)
-    const addrs = this.hints()
+    const addrs = opts.addresses === false ? [] : this.hints()
     const { encodeTicket } = await loadTickets()
     const ticket = encodeTicket({
       tree: rec.id,

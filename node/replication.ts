@@ -55,6 +55,8 @@ export class Replication implements Replicator {
   private evicting = false
   private readonly topics = new Map<string, Uint8Array>()
   private mdns: MdnsDiscovery | undefined
+  /** Open connections the engine holds (a join reuses one to the inviter). */
+  private readonly conns = new Set<Connection>()
   private closed = false
 
   constructor(private readonly o: ReplicationOptions) {
@@ -165,11 +167,13 @@ export class Replication implements Replicator {
   }
 
   async join(ticket: Ticket, timeoutMs: number): Promise<JoinResult> {
-    const conn = await this.reach(ticket, timeoutMs)
+    // Already connected to the inviter (another tree we share): the join goes over that link.
+    const open = [...this.conns].find((c) => c.remoteId === ticket.inviter && !c.closed)
+    const conn = open ?? (await this.reach(ticket, timeoutMs))
     try {
       return await this.engine.join(conn, { tree: ticket.tree, invite: ticket.invite, secret: ticket.secret })
     } catch (e) {
-      conn.close('join failed')
+      if (!open) conn.close('join failed')
       if (e instanceof ProtocolError && (e.code === 'EINVITE' || e.code === 'ENOTREE'))
         throw new NodeError(
           'EINVITE',
@@ -281,12 +285,23 @@ export class Replication implements Replicator {
       conn.close('node shutting down')
       return
     }
+    this.track(conn)
     this.engine.attach(conn)
   }
 
-  /** Dial the inviter of a ticket over every transport at once; the first connection wins. */
+  private track(conn: Connection): void {
+    this.conns.add(conn)
+    conn.onClose(() => this.conns.delete(conn))
+  }
+
+  /**
+   * Dial the inviter of a ticket over every transport at once; the first
+   * connection wins. Hyperswarm looks the inviter up by its key and under the
+   * tree's topic (PROTOCOL.md section 6), so a ticket without addresses, or
+   * whose addresses no longer answer, still reaches an inviter that runs.
+   */
   private async reach(ticket: Ticket, timeoutMs: number): Promise<Connection> {
-    const peer = { node: ticket.inviter, addrs: ticket.addrs }
+    const peer = { node: ticket.inviter, addrs: ticket.addrs, topics: [await this.topicOf(ticket.tree)] }
     const usable = this.transports.filter(
       (t) => t.kind !== 'iroh' || peer.addrs.some((a) => a.startsWith('iroh:')),
     )
@@ -313,6 +328,7 @@ export class Replication implements Replicator {
     const dials = usable.map((t) => t.dial(peer))
     try {
       const conn = await Promise.race([Promise.any(dials), timeout])
+      this.track(conn)
       // Close the connections that lost the race.
       for (const d of dials)
         d.then(

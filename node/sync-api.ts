@@ -13,6 +13,11 @@ export interface InviteOptions {
   role?: TreeRole
   /** Validity from now, ms (default 7 days). */
   expiresInMs?: number
+  /**
+   * False: the ticket names no address; the joiner finds the inviter on the
+   * Hyperswarm DHT, by its key and under the tree's topic (default true).
+   */
+  addresses?: boolean
 }
 
 export interface InviteResult {

@@ -41,17 +41,21 @@ export const SYNC_COMMANDS: Command[] = [
     name: 'invite',
     group: 'sharing',
     summary: 'print a one-time ticket that lets another node join a tree',
-    usage: 'invite TREE [--role reader|writer|admin] [--expires DURATION]',
+    usage: 'invite TREE [--role reader|writer|admin] [--expires DURATION] [--no-address]',
     args: ['TREE'],
     flags: [
       { name: 'role', value: 'ROLE', help: 'role of the new member: reader, writer (default) or admin' },
       { name: 'expires', value: 'DURATION', help: 'validity, e.g. 30m, 12h, 7d (default), 2w' },
+      {
+        name: 'no-address',
+        help: 'leave this node’s addresses out: the joiner finds it on the Hyperswarm DHT (shorter ticket)',
+      },
     ],
     description:
       'Prints the ticket alone on stdout. Admins only. The ticket names this node and how to reach it;\n' +
       'it is redeemed by this node while it runs (bt up), once. Readers receive the tree but cannot\n' +
       'change it; writers can; admins can also invite and remove members.',
-    examples: ['bt invite docs', 'bt invite docs --role reader --expires 1d'],
+    examples: ['bt invite docs', 'bt invite docs --role reader --expires 1d', 'bt invite docs --no-address'],
     run: runInvite,
   },
   {

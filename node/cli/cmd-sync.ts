@@ -33,8 +33,9 @@ export async function runInvite(ctx: Ctx): Promise<number> {
   checkTreeArg(tree, ctx.cmd)
   const role = parseRole(ctx.value('role'))
   const expires = ctx.value('expires')
-  const opts: { role?: TreeRole; expiresInMs?: number } = {}
+  const opts: { role?: TreeRole; expiresInMs?: number; addresses?: boolean } = {}
   if (role) opts.role = role
+  if (ctx.flag('no-address')) opts.addresses = false
   if (expires !== undefined) opts.expiresInMs = parseDuration(expires, 'expires')
   const r = await (await ctx.api()).invite(tree, opts)
   if (!r.reachable)

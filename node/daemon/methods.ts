@@ -22,7 +22,7 @@ const RM: OptionShape = { recursive: 'boolean' }
 const WRITE: OptionShape = { mode: 'number', mtime: 'number', exclusive: 'boolean' }
 const READ: OptionShape = { at: 'string', start: 'number', end: 'number' }
 const UNMOUNT: OptionShape = { lazy: 'boolean' }
-const INVITE: OptionShape = { role: 'string', expiresInMs: 'number' }
+const INVITE: OptionShape = { role: 'string', expiresInMs: 'number', addresses: 'boolean' }
 const JOIN: OptionShape = { name: 'string', timeoutMs: 'number' }
 
 /** Every method a client may call (the NodeApi minus `close`, plus `shutdown`). */

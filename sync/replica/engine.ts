@@ -127,7 +127,8 @@ export class Engine implements SyncEngine {
 
   join(conn: Connection, invite: { tree: string; invite: string; secret: Uint8Array }): Promise<JoinResult> {
     return new Promise<JoinResult>((resolve, reject) => {
-      const link = this.attachLink(conn)
+      // A connection already attached (the inviter is a peer for another tree) carries the join too.
+      const link = [...this.links].find((l) => l.conn === conn) ?? this.attachLink(conn)
       if (!link) {
         reject(new Error('sync engine is closed'))
         return

@@ -118,6 +118,11 @@ export class HyperswarmTransport implements Transport {
     return this.swarm && !this.closing ? [`hs:${this.nodeId}`] : []
   }
 
+  /**
+   * Connect to `peer.node`, looked up by its key on the DHT and, when given,
+   * under `peer.topics` (whichever finds it first; a connection from it that
+   * arrives meanwhile, e.g. found by a topic this node joined, counts too).
+   */
   dial(peer: PeerAddress): Promise<Connection> {
     const swarm = this.swarm
     if (this.closing) return Promise.reject(new ConnectionClosedError('transport closed'))
@@ -130,10 +135,18 @@ export class HyperswarmTransport implements Transport {
     if ([...this.conns].some((c) => c.remoteId === peer.node && !c.closed))
       return Promise.reject(new Error(`hyperswarm: already connected to ${peer.node.slice(0, 8)}`))
     const key = Buffer.from(peer.node, 'hex')
+    // Topic lookups beside the key lookup (client only: we announce nothing for the dial). Each is
+    // its own session, so a topic this node also joined for a tree of its own stays joined after.
+    const sessions = (peer.topics ?? []).map((t) =>
+      swarm.join(Buffer.from(t), { client: true, server: false }),
+    )
     return new Promise<Connection>((resolve, reject) => {
       const done = () => {
         this.pending.delete(peer.node)
-        if (!swarm.destroyed) swarm.leavePeer(key)
+        if (swarm.destroyed) return
+        swarm.leavePeer(key)
+        for (const s of sessions)
+          s.destroy().catch((e: unknown) => this.log(`hyperswarm: leaving a dial's topic: ${errorText(e)}`))
       }
       const timer = this.opts.timers.setTimeout(() => {
         done()

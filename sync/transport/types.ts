@@ -24,6 +24,13 @@ export const MAX_FRAME = 8 * 1024 * 1024
 export interface PeerAddress {
   node: string
   addrs: string[]
+  /**
+   * DHT topics the node announces (Hyperswarm: `treeTopic` of a tree it
+   * replicates). A Hyperswarm dial also looks there, so a node whose key
+   * lookup fails, or that came with no address at all, is still found.
+   * Other transports ignore it.
+   */
+  topics?: Uint8Array[]
 }
 
 /** Reason a connection ended, as reported to `onClose` listeners. */

@@ -15,10 +15,11 @@ export function toFsError(e: unknown, path?: string): unknown {
     return new FsError(code, path, e.message)
   }
   const code = (e as { code?: unknown } | null)?.code
+  // A full disk says so in one line, whichever file filled it (SQLite, a pack, staging).
+  if (code === 'ENOSPC' || code === 'SQLITE_FULL') return new FsError('ENOSPC', path)
   if (isFsErrorCode(code)) {
     return new FsError(code, path, (e as Error).message)
   }
-  if (code === 'ENOSPC' || code === 'SQLITE_FULL') return new FsError('ENOSPC', path)
   return e
 }
 

@@ -63,6 +63,8 @@ export interface MemoryVolumeOptions extends VolumeIdentity {
 export const TREE_DB = 'tree.db'
 /** Database file of a volume's chunk blobs (64 KiB pages), beside `TREE_DB`. */
 export const CHUNKS_DB = 'chunks.db'
+/** Directory of a volume's pack files (chunk bytes of large writes), beside `TREE_DB`. */
+export const PACKS_DIR = 'packs'
 /**
  * Blob batches up to this size (one small file's chunks) are stored in `TREE_DB` with the
  * records that reference them: one unsynced commit per close instead of a synced one per
@@ -85,7 +87,13 @@ export async function openDiskVolume(o: DiskVolumeOptions): Promise<TreeVolume> 
     // a power loss. Larger blob batches commit synced in chunks.db (synchronous=FULL).
     db.pragma('synchronous = NORMAL')
     chunkDb = openStoreDatabase(join(o.dir, CHUNKS_DB), { chunksOnly: true })
-    const backend = new SqliteChunkBackend(db, { chunkDb, inlineMax: INLINE_BLOB_BYTES })
+    // Large durable batches (a file's chunks) go to pack files: ~3x the sustained write rate of
+    // blobs in chunks.db (store/pack-files.ts). Received copies (lazy) still go to chunks.db.
+    const backend = new SqliteChunkBackend(db, {
+      chunkDb,
+      inlineMax: INLINE_BLOB_BYTES,
+      packDir: join(o.dir, PACKS_DIR),
+    })
     const staging = new SpillStaging(DiskStaging.open(join(o.dir, 'staging')))
     const dir = o.dir
     const cdb = chunkDb

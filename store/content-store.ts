@@ -94,7 +94,9 @@ export class ChunkContentStore implements ContentStore {
 
   async write(source: AsyncIterable<Uint8Array> | Uint8Array): Promise<FileRef> {
     this.check()
-    const session = this.session()
+    // Streams store each batch while the next one is chunked (pack files: off the event loop).
+    const streaming = !(source instanceof Uint8Array)
+    const session = this.session(streaming)
     try {
       const chunker = new Chunker()
       if (source instanceof Uint8Array) {
@@ -105,9 +107,15 @@ export class ChunkContentStore implements ContentStore {
             throw new StoreError('EINVAL', 'write source must yield Uint8Array')
           this.check()
           for (const c of chunker.push(piece)) session.addData(c)
+          await session.ready()
         }
       }
       for (const c of chunker.finish()) session.addData(c)
+      if (streaming) {
+        const ref = await session.finishAsync()
+        this.results.set(ref.id, (this.results.get(ref.id) ?? 0) + 1)
+        return ref
+      }
       return this.finish(session)
     } catch (err) {
       session.abort()
@@ -411,12 +419,13 @@ export class ChunkContentStore implements ContentStore {
     if (this.closed) throw new StoreError('ECLOSED', 'content store is closed')
   }
 
-  private session(): WriteSession {
+  private session(overlap = false): WriteSession {
     const { batchBytes, treeShape } = this.options
     return new WriteSession({
       backend: this.backend,
       cipher: this.cipher,
       leases: this.leases,
+      overlap,
       ...(batchBytes ? { batchBytes } : {}),
       ...(treeShape ? { treeShape } : {}),
     })

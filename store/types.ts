@@ -96,6 +96,14 @@ export interface ChunkBackend {
    * retained); chunk bytes stay durable. Backends may ignore it.
    */
   transaction<T>(fn: () => T, options?: { lazy?: boolean }): T
+  /**
+   * Optional: `putMany` of a durable batch together with `then` (the caller's
+   * records, e.g. `addNode`), committed in one lazy transaction once the
+   * bytes are durable, with the bytes written off the event loop where the
+   * backend can (pack files). Without it, callers run
+   * `transaction(() => { putMany(chunks); then() }, { lazy: true })`.
+   */
+  putManyAsync?(chunks: { id: ChunkId; data: Uint8Array }[], then: () => void): Promise<void>
   close(): void
 
   /** Insert or overwrite one chunk (repairs a corrupt copy). */

@@ -35,6 +35,12 @@ export interface WriteContext {
   /** Flush a batch once its stored bytes reach this (default 8 MiB). */
   batchBytes?: number
   treeShape?: TreeShape
+  /**
+   * Store each full batch through `backend.putManyAsync` (when it has one) while the next one
+   * fills; the caller then awaits `ready()` between inputs (that bounds memory to about two
+   * batches) and `finishAsync()`.
+   */
+  overlap?: boolean
 }
 
 export class WriteSession {
@@ -46,6 +52,8 @@ export class WriteSession {
   private readonly builder: TreeBuilder
   private readonly limit: number
   private ended = false
+  /** The batch being stored by `putManyAsync` (at most one at a time, in order). */
+  private inflight: Promise<void> | undefined
 
   constructor(private readonly ctx: WriteContext) {
     this.limit = ctx.batchBytes ?? 8 * 1024 * 1024
@@ -84,11 +92,31 @@ export class WriteSession {
    * (released by the store's retain or drop); the in-flight leases go.
    */
   finish(): FileRef {
+    if (this.inflight) throw new Error('WriteSession: finish() with a batch in flight; use finishAsync()')
     const ref = this.builder.finish()
     this.flush()
     this.ctx.leases.add(ref.id)
     this.end()
     return ref
+  }
+
+  /** `finish` for sessions with `overlap`: waits for the batches in flight. */
+  async finishAsync(): Promise<FileRef> {
+    const ref = this.builder.finish()
+    while (this.inflight) await this.inflight
+    this.flush()
+    while (this.inflight) await this.inflight
+    this.ctx.leases.add(ref.id)
+    this.end()
+    return ref
+  }
+
+  /** With `overlap`: resolves once the batch being filled may grow again (rejects if storing failed). */
+  async ready(): Promise<void> {
+    while (this.batchSize >= this.limit) {
+      if (this.inflight) await this.inflight
+      else this.flush()
+    }
   }
 
   /** Give up: committed chunks become orphans for gc. */
@@ -102,7 +130,7 @@ export class WriteSession {
     this.lease(id)
     this.batch.push({ id, data })
     this.batchSize += data.length
-    if (this.batchSize >= this.limit) this.flush()
+    if (this.batchSize >= this.limit && !this.inflight) this.flush()
     return id
   }
 
@@ -126,20 +154,39 @@ export class WriteSession {
     this.nodes = []
     this.batchSize = 0
     const { backend } = this.ctx
+    const records = () => {
+      for (const n of nodes) backend.addNode(n.id, n.children)
+    }
+    // A committed node record counts its children, and the node itself stays leased until its
+    // own parent is committed: the children need no lease of their own any more. This keeps the
+    // lease set to the unfinished edge of the tree instead of every chunk of a 10 GiB file.
+    // (Children are always in this batch or an earlier one, and batches commit in order.)
+    const unleaseChildren = () => {
+      for (const n of nodes) for (const c of n.children) this.unlease(c)
+    }
+    if (this.ctx.overlap && backend.putManyAsync) {
+      const p = backend.putManyAsync(batch, records).then(unleaseChildren)
+      this.inflight = p
+      // Failures surface where the session awaits `inflight` (ready, finishAsync).
+      p.then(
+        () => {
+          if (this.inflight === p) this.inflight = undefined
+        },
+        () => {},
+      )
+      return
+    }
     // Lazy: the chunks are durable once putMany returns; the node records only matter once the
     // result is retained, and that commit is durable (and makes these durable with it). A crash
     // before it drops the lease anyway, so gc would sweep what these records describe.
     backend.transaction(
       () => {
         backend.putMany(batch)
-        for (const n of nodes) backend.addNode(n.id, n.children)
+        records()
       },
       { lazy: true },
     )
-    // A committed node record counts its children, and the node itself stays leased until its
-    // own parent is committed: the children need no lease of their own any more. This keeps the
-    // lease set to the unfinished edge of the tree instead of every chunk of a 10 GiB file.
-    for (const n of nodes) for (const c of n.children) this.unlease(c)
+    unleaseChildren()
   }
 
   private end(): void {

@@ -1,10 +1,10 @@
 /** A corrupt or missing chunk under a file is EIO for readers, never wrong bytes. */
 import assert from 'node:assert/strict'
-import { constants } from 'node:fs'
+import { constants, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import Database from 'better-sqlite3'
-import { CHUNKS_DB, openDiskVolume, openMemoryVolume } from '../../node/open-tree.js'
+import { CHUNKS_DB, openDiskVolume, openMemoryVolume, PACKS_DIR, TREE_DB } from '../../node/open-tree.js'
 import { MemoryChunkBackend } from '../../store/memory-backend.js'
 import { ManualRuntime } from '../../sync/runtime.js'
 import { tmpDir } from '../helpers/tmp.js'
@@ -27,11 +27,24 @@ test('disk: a chunk corrupted on disk makes reads fail with EIO and verify name 
   const victim = dataChunks[1]!
   await v.close()
 
-  const db = new Database(join(dir, CHUNKS_DB))
-  const stored = db.prepare('SELECT data FROM store_chunks WHERE id = ?').pluck().get(victim) as Buffer
-  stored[stored.length >> 1]! ^= 0x40
-  db.prepare('UPDATE store_chunks SET data = ? WHERE id = ?').run(stored, victim)
-  db.close()
+  // The chunk lives in a pack file (large writes) or in chunks.db: flip one byte where it is.
+  const meta = new Database(join(dir, TREE_DB), { readonly: true })
+  const packed = meta.prepare('SELECT pack, off, len FROM store_packed WHERE id = ?').get(victim) as
+    | { pack: number; off: number; len: number }
+    | undefined
+  meta.close()
+  if (packed) {
+    const path = join(dir, PACKS_DIR, `${packed.pack}.pack`)
+    const bytes = readFileSync(path)
+    bytes[packed.off + (packed.len >> 1)]! ^= 0x40
+    writeFileSync(path, bytes)
+  } else {
+    const db = new Database(join(dir, CHUNKS_DB))
+    const stored = db.prepare('SELECT data FROM store_chunks WHERE id = ?').pluck().get(victim) as Buffer
+    stored[stored.length >> 1]! ^= 0x40
+    db.prepare('UPDATE store_chunks SET data = ? WHERE id = ?').run(stored, victim)
+    db.close()
+  }
 
   v = await openDiskVolume(opts)
   await rejects(readAll(v, '/f'), 'EIO')

@@ -5,8 +5,10 @@
  * dropped instead (orphans for gc) and gc runs now and then, so a SIGKILL can
  * land in any of these phases.
  *
- * Usage: node crash-writer.js <db path> <seed> [split]
- * (`split`: chunk blobs in `<db path>.chunks`, as a volume keeps them in chunks.db).
+ * Usage: node crash-writer.js <db path> <seed> [split|packs]
+ * (`split`: chunk blobs in `<db path>.chunks`; `packs`: as a volume keeps them — small batches
+ * inline in the metadata database at synchronous=NORMAL, larger ones in pack files under
+ * `<db path>.packs`, received copies in `<db path>.chunks`).
  */
 import { createHash } from 'node:crypto'
 import { writeSync } from 'node:fs'
@@ -15,12 +17,21 @@ import { prng, seededBytes } from './util.js'
 
 export const CRASH_KEY = new Uint8Array(32).fill(42)
 
-/** The backend over `path` (and `<path>.chunks` when `split`), owning its databases. */
-export function openCrashBackend(path: string, split: boolean): SqliteChunkBackend {
-  const db = openStoreDatabase(path, split ? { pageSize: 4096 } : {})
-  if (!split) return new SqliteChunkBackend(db, { ownsDatabase: true })
+export type CrashMode = 'one' | 'split' | 'packs'
+
+/** The backend over `path` (and `<path>.chunks`, `<path>.packs` by mode), owning its databases. */
+export function openCrashBackend(path: string, mode: CrashMode): SqliteChunkBackend {
+  const db = openStoreDatabase(path, mode === 'one' ? {} : { pageSize: 4096 })
+  if (mode === 'one') return new SqliteChunkBackend(db, { ownsDatabase: true })
   const chunkDb = openStoreDatabase(`${path}.chunks`, { chunksOnly: true })
-  return new SqliteChunkBackend(db, { ownsDatabase: true, chunkDb })
+  if (mode === 'split') return new SqliteChunkBackend(db, { ownsDatabase: true, chunkDb })
+  db.pragma('synchronous = NORMAL')
+  return new SqliteChunkBackend(db, {
+    ownsDatabase: true,
+    chunkDb,
+    inlineMax: 256 * 1024,
+    packDir: `${path}.packs`,
+  })
 }
 
 async function* pieces(data: Uint8Array, rnd: (n: number) => number): AsyncIterable<Uint8Array> {
@@ -36,10 +47,10 @@ async function* pieces(data: Uint8Array, rnd: (n: number) => number): AsyncItera
 
 async function main(): Promise<void> {
   const [path, seedArg, mode] = process.argv.slice(2)
-  if (!path || !seedArg) throw new Error('usage: crash-writer <db> <seed> [split]')
+  if (!path || !seedArg) throw new Error('usage: crash-writer <db> <seed> [split|packs]')
   const seed = Number(seedArg)
   const rnd = prng(seed)
-  const store = createContentStore(openCrashBackend(path, mode === 'split'), {
+  const store = createContentStore(openCrashBackend(path, (mode as CrashMode | undefined) ?? 'one'), {
     key: CRASH_KEY,
     batchBytes: 512 * 1024,
   })

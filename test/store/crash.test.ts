@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { createContentStore, type FileRef } from '../../store/index.js'
 import { tmpDir } from '../helpers/tmp.js'
-import { CRASH_KEY, openCrashBackend } from './crash-writer.js'
+import { CRASH_KEY, type CrashMode, openCrashBackend } from './crash-writer.js'
 import { prng } from './util.js'
 
 const writer = join(dirname(fileURLToPath(import.meta.url)), 'crash-writer.js')
@@ -18,9 +18,9 @@ interface Done {
 }
 
 /** Run the writer until `lines` files are done, then SIGKILL it after a random pause. */
-function storm(db: string, seed: number, lines: number, pauseMs: number, split: boolean): Promise<Done[]> {
+function storm(db: string, seed: number, lines: number, pauseMs: number, mode: CrashMode): Promise<Done[]> {
   return new Promise((resolve, reject) => {
-    const args = [writer, db, String(seed), ...(split ? ['split'] : [])]
+    const args = [writer, db, String(seed), mode]
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     const done: Done[] = []
     let buf = ''
@@ -51,8 +51,14 @@ function storm(db: string, seed: number, lines: number, pauseMs: number, split: 
   })
 }
 
-for (const split of [false, true])
-  test(`SIGKILL mid write storm${split ? ' (blobs in a separate database)' : ''}: store opens, verifies clean, holds every completed file`, async (t) => {
+const MODES: Record<CrashMode, string> = {
+  one: '',
+  split: ' (blobs in a separate database)',
+  packs: ' (pack files, as a volume stores them)',
+}
+
+for (const mode of ['one', 'split', 'packs'] as const)
+  test(`SIGKILL mid write storm${MODES[mode]}: store opens, verifies clean, holds every completed file`, async (t) => {
     const dir = tmpDir(t, 'bt-crash-')
     const db = join(dir, 'tree.db')
     const seed = Date.now() % 100_000
@@ -60,10 +66,10 @@ for (const split of [false, true])
     const rnd = prng(seed)
     const all: Done[] = []
     for (let round = 0; round < 4; round++) {
-      const done = await storm(db, seed + round, 4 + rnd(12), rnd(60), split)
+      const done = await storm(db, seed + round, 4 + rnd(12), rnd(60), mode)
       assert.ok(done.length > 0)
       all.push(...done)
-      const backend = openCrashBackend(db, split)
+      const backend = openCrashBackend(db, mode)
       const store = createContentStore(backend, { key: CRASH_KEY })
       try {
         const v = await store.verify()

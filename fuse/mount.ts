@@ -17,6 +17,13 @@ import { cleanStaleMount, fusermountUnmount, isFuse, mountAt, probe } from './st
 /** Largest write request the kernel sends (with big_writes; else 4 KiB). */
 export const MAX_WRITE = 131072
 
+/**
+ * How long `mountVolume` waits for the kernel to start serving (the FUSE INIT
+ * request answered) before it gives up. A mount takes ~50 ms; a loaded machine
+ * stretches that to seconds, never to this.
+ */
+export const MOUNT_TIMEOUT_MS = 30_000
+
 export interface MountOptions {
   /** Shown as the mount's source (`bt:NAME`), e.g. the tree name. */
   name?: string
@@ -35,13 +42,15 @@ export interface MountOptions {
   debug?: boolean
   /** Mount read-only (`ro`): the kernel answers EROFS to every change (a reader's tree). */
   readOnly?: boolean
+  /** Fail with ETIMEDOUT (and clean up) if the mount is not served within this (default MOUNT_TIMEOUT_MS). */
+  timeoutMs?: number
 }
 
 /** Why a directory cannot be mounted on (`code` as errno names, for callers to branch on). */
 export class MountError extends Error {
   override name = 'MountError'
   constructor(
-    readonly code: 'ENOENT' | 'ENOTDIR' | 'ENOTEMPTY' | 'EBUSY' | 'EFUSE',
+    readonly code: 'ENOENT' | 'ENOTDIR' | 'ENOTEMPTY' | 'EBUSY' | 'EFUSE' | 'ETIMEDOUT',
     readonly dir: string,
     message: string,
   ) {
@@ -63,6 +72,24 @@ export interface FuseMount {
    * stays mounted.
    */
   unmount(opts?: { lazy?: boolean }): Promise<void>
+}
+
+/**
+ * Thread buffers of the mounts the addon has made (`fuse_native_mount`
+ * returned): only those may be unmounted natively. fuse-native calls the addon
+ * through this shared exports object, so wrapping the function here sees every
+ * mount. A mount that timed out uses it to tell "kernel mount made, INIT never
+ * answered" (undo it) from "never got that far" (nothing native to undo).
+ */
+const nativeMounted = new WeakSet<object>()
+{
+  const addon = binding as unknown as { fuse_native_mount: (...args: unknown[]) => unknown }
+  const mount = addon.fuse_native_mount
+  addon.fuse_native_mount = function (this: unknown, ...args: unknown[]) {
+    const r = mount.apply(this, args)
+    nativeMounted.add(args[2] as object)
+    return r
+  }
 }
 
 /** fuse-native with our mount options and our unmount (see the class comment). */
@@ -123,6 +150,43 @@ async function unmountDir(dir: string, lazy: boolean): Promise<void> {
   }
 }
 
+/** Mounts whose native side a timeout already undid (a late INIT must not unmount twice). */
+const nativeUndone = new WeakSet<object>()
+
+/**
+ * Run `attempt` with a deadline: past `ms` it rejects with ETIMEDOUT after
+ * `undo` cleaned up what was made so far; `late()` tells the attempt, should it
+ * complete afterwards, that nobody waits for it any more. The check of the
+ * mount point is inside the deadline too: a stat of a directory on a hung
+ * FUSE mount never returns.
+ */
+async function withDeadline(
+  dir: string,
+  ms: number,
+  attempt: (late: () => boolean) => Promise<void>,
+  undo: () => Promise<void>,
+): Promise<void> {
+  let expired = false
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<'expired'>((r) => {
+    timer = setTimeout(() => r('expired'), ms)
+  })
+  const run = attempt(() => expired)
+  try {
+    if ((await Promise.race([run, deadline])) !== 'expired') return
+  } finally {
+    clearTimeout(timer)
+  }
+  expired = true
+  run.catch(() => {}) // it may still fail later; nobody waits for it
+  await undo()
+  throw new MountError(
+    'ETIMEDOUT',
+    dir,
+    `not served within ${ms / 1000} s (the kernel's FUSE INIT was not answered, or the mount point did not answer a stat); gave up and cleaned up`,
+  )
+}
+
 /** Check that `dir` can be mounted on: an existing empty directory, not a live mount. */
 async function checkMountPoint(dir: string, clean: boolean): Promise<void> {
   if (clean) await cleanStaleMount(dir)
@@ -172,21 +236,45 @@ export function mountOptions(fsname: string, readOnly = false): string[] {
 export async function mountVolume(volume: Volume, dir: string, opts: MountOptions = {}): Promise<FuseMount> {
   const abs = resolve(dir)
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`))
-  await checkMountPoint(abs, opts.cleanStale !== false)
-  if (!exactTimes)
-    log(
-      `fuse: the rebuilt fuse-native addon did not load (${addonProblem}); utimens can only set mtime to the access time given (fuse/native/build.sh)`,
-    )
   const ops = new VolumeOps({ volume, log, now: opts.now ?? Date.now, exactTimes })
   const fsname = `bt:${(opts.name ?? 'volume').replace(/[^A-Za-z0-9._-]/g, '_')}`
   const options = mountOptions(fsname, opts.readOnly === true)
   const fuse = new BtFuse(abs, ops, options, opts.debug === true)
-  await new Promise<void>((res, rej) => {
-    fuse.mount((err) => {
-      if (err) rej(new MountError('EFUSE', abs, `mount failed: ${err.message}`))
-      else res()
-    })
-  })
+  await withDeadline(
+    abs,
+    opts.timeoutMs ?? MOUNT_TIMEOUT_MS,
+    async (late) => {
+      await checkMountPoint(abs, opts.cleanStale !== false)
+      if (late()) return
+      if (!exactTimes)
+        log(
+          `fuse: the rebuilt fuse-native addon did not load (${addonProblem}); utimens can only set mtime to the access time given (fuse/native/build.sh)`,
+        )
+      await new Promise<void>((res, rej) => {
+        fuse.mount((err) => {
+          // Served after we gave up: nobody will use or unmount it, so detach it now.
+          if (late()) {
+            if (!err && !nativeUndone.has(fuse)) fuse.unmount(() => {})
+            return
+          }
+          if (err) rej(new MountError('EFUSE', abs, `mount failed: ${err.message}`))
+          else res()
+        })
+      })
+    },
+    async () => {
+      if (!fuse._thread || !nativeMounted.has(fuse._thread)) return
+      // The kernel mount exists but its INIT never reached JavaScript: detach it, and release
+      // the addon's loop handle so this process can still exit.
+      nativeUndone.add(fuse)
+      await fusermountUnmount(abs, true).catch(() => {})
+      try {
+        binding.fuse_native_unmount(abs, fuse._thread)
+      } catch {
+        // nothing more to release
+      }
+    },
+  )
   const unsubscribe = opts.subscribe?.(() => ops.invalidate())
   let mounted = true
   let unmounting: Promise<void> | undefined

@@ -4,4 +4,7 @@
  * by itself once that test process has exited, even when the test process
  * was killed before its teardown could run `bt down`.
  */
+// A file whose tests leave something running fails instead of hanging the run.
+import './exit-watch.js'
+
 process.env.BT_EXIT_WITH_PID = String(process.pid)

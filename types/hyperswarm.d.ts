@@ -17,6 +17,11 @@ declare module 'hyperdht' {
     readonly remotePublicKey: Buffer
     readonly publicKey: Buffer
     readonly isInitiator: boolean
+    /**
+     * Plaintext memory of `len` bytes inside the next encrypted message: written as
+     * this very buffer (and before another alloc), it is encrypted in place, not copied.
+     */
+    alloc(len: number): Buffer
   }
 
   export interface DHTOptions {

@@ -55,6 +55,8 @@ export class PeerLink {
   private nextChannel: number
   private pingNonce = 0
   private readonly pings = new Map<number, number>()
+  /** The connection's frame memory for chunk answers (one copy fewer on Hyperswarm), if it has one. */
+  private readonly alloc: ((size: number) => Uint8Array) | undefined
 
   constructor(
     readonly conn: Connection,
@@ -65,6 +67,7 @@ export class PeerLink {
   ) {
     this.since = runtime.clock.now()
     this.nextChannel = conn.initiator ? 0 : 1
+    this.alloc = conn.allocFrame?.bind(conn)
   }
 
   get remote(): string {
@@ -108,7 +111,7 @@ export class PeerLink {
    */
   send(m: Message): { bytes: number; done: Promise<void> } {
     if (this.conn.closed) return { bytes: 0, done: Promise.resolve() }
-    const frame = encodeMessage('reason' in m ? { ...m, reason: clipText(m.reason) } : m)
+    const frame = encodeMessage('reason' in m ? { ...m, reason: clipText(m.reason) } : m, this.alloc)
     this.bytesOut += frame.length
     this.counters.framesOut++
     this.counters.bytesOut += frame.length

@@ -27,8 +27,11 @@ export function frameHeader(length: number): Uint8Array {
   return h
 }
 
-/** Buffers made by `allocFrame` whose 4 bytes before the frame are free for its header. */
-const headroom = new WeakSet<ArrayBufferLike>()
+/**
+ * Buffers made by `allocFrame` / `frameIn`, each with the record its frame
+ * goes out in (4 bytes of header room right before the frame).
+ */
+const headroom = new WeakMap<ArrayBufferLike, Uint8Array>()
 
 /**
  * Memory for a frame of up to `size` bytes, with room before it for the
@@ -38,18 +41,31 @@ const headroom = new WeakSet<ArrayBufferLike>()
  */
 export function allocFrame(size: number): Uint8Array {
   const b = Buffer.allocUnsafeSlow(size + 4)
-  headroom.add(b.buffer)
-  return new Uint8Array(b.buffer, 4, size)
+  return frameIn(new Uint8Array(b.buffer, 0, size + 4))
+}
+
+/**
+ * The frame inside `record` (a view of a buffer of its own, at least 5
+ * bytes): its bytes after the 4-byte header room. `toRecord` of that frame
+ * (all of it) returns `record` itself, the same object, which a link may
+ * need (Hyperswarm's `alloc`ed messages are encrypted in place only when
+ * the very buffer it handed out is written).
+ */
+export function frameIn(record: Uint8Array): Uint8Array {
+  headroom.set(record.buffer, record)
+  return record.subarray(4)
 }
 
 /**
  * `frame` as one record (header + frame): in place when it came from
- * `allocFrame` (once per buffer), else a copy.
+ * `allocFrame` or `frameIn` (once per buffer), else a copy.
  */
 export function toRecord(frame: Uint8Array): Uint8Array {
-  if (frame.byteOffset === 4 && headroom.delete(frame.buffer)) {
-    const rec = new Uint8Array(frame.buffer, 0, frame.length + 4)
-    new DataView(rec.buffer).setUint32(0, frame.length)
+  const room = headroom.get(frame.buffer)
+  if (room && frame.byteOffset === room.byteOffset + 4) {
+    headroom.delete(frame.buffer)
+    const rec = frame.length === room.length - 4 ? room : room.subarray(0, frame.length + 4)
+    new DataView(rec.buffer, rec.byteOffset, 4).setUint32(0, frame.length)
     return rec
   }
   const rec = new Uint8Array(Buffer.allocUnsafeSlow(frame.length + 4).buffer, 0, frame.length + 4)

@@ -23,10 +23,17 @@ import Hyperswarm from 'hyperswarm'
 import type { Timers } from '../runtime.js'
 import { ConnectionClosedError } from './base-connection.js'
 import { FramedConnection, type TeardownMode } from './framed-connection.js'
+import { allocFrame, frameIn } from './framing.js'
 import { errorText, isNodeId, type NetworkMode, parseHostPort } from './network.js'
 import type { Connection, PeerAddress, Transport } from './types.js'
 
 export { treeTopic } from './topic.js'
+
+/**
+ * Frames at least this long are built in the secret stream's own message
+ * memory (`allocFrame`); below it Node would take them from its shared pool.
+ */
+const ALLOC_MIN = 8192
 
 export interface HyperswarmTransportOptions {
   /** The node's 32-byte Ed25519 identity seed (seeds the Noise key pair). */
@@ -258,6 +265,19 @@ class HyperswarmConnection extends FramedConnection {
     super(remoteId, 'hyperswarm', initiator, timers)
   }
 
+  /**
+   * A frame built inside the secret-stream message that will carry it
+   * (`alloc`): sent without the copy the stream makes of any other buffer,
+   * provided nothing else is allocated on the stream before it is written
+   * (else the stream copies it, as it would any buffer). Small frames come
+   * from allocFrame: the stream's alloc would carve them from Node's shared
+   * pool, and frame memory must be a buffer of its own (framing.ts).
+   */
+  allocFrame(size: number): Uint8Array {
+    if (size < ALLOC_MIN || this.socket.destroyed) return allocFrame(size)
+    return frameIn(this.socket.alloc(size + 4))
+  }
+
   start(): void {
     const s = this.socket
     s.on('data', (d: Buffer) => this.received(new Uint8Array(d.buffer, d.byteOffset, d.length)))
@@ -279,8 +299,10 @@ class HyperswarmConnection extends FramedConnection {
     const s = this.socket
     if (s.destroyed) return Promise.reject(new Error('connection closed'))
     // No copy: the stream may hold the buffer after write() returns, and the piece is its own
-    // (FramedConnection never reuses one). One write is one secret-stream message.
-    if (s.write(Buffer.from(piece.buffer, piece.byteOffset, piece.length))) return Promise.resolve()
+    // (FramedConnection never reuses one). One write is one secret-stream message. A piece from
+    // `allocFrame` must be written as the very object the stream handed out.
+    const buf = piece instanceof Buffer ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.length)
+    if (s.write(buf)) return Promise.resolve()
     return new Promise((resolve, reject) => {
       const cleanup = () => {
         s.off('drain', onDrain)

@@ -67,6 +67,13 @@ export interface Connection {
   onClose(listener: (info: CloseInfo) => void): void
   /** Close with a reason (sent to the remote when the transport can carry it). Idempotent. */
   close(reason?: string): void
+  /**
+   * Optional: memory for a frame of exactly `size` bytes that this connection
+   * sends with one copy fewer when it is the next frame sent (Hyperswarm:
+   * built inside the encrypted message). Fill it and `send` it (all of it),
+   * or drop it. Any other frame is sent as usual.
+   */
+  allocFrame?(size: number): Uint8Array
 }
 
 /** A way to make and receive connections as this node. */

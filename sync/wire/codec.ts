@@ -110,9 +110,16 @@ export function clampText(s: string, max: number = LIMITS.text): string {
 
 // ---------------------------------------------------------------- encoding
 
-/** Encode a message into one frame. RangeError if the message breaks a rule of PROTOCOL.md. */
-export function encodeMessage(m: Message): Uint8Array {
-  const w = new Writer(m.type === 'chunk' || m.type === 'sync' ? 64 + m.data.length : 256)
+/**
+ * Encode a message into one frame. RangeError if the message breaks a rule of PROTOCOL.md.
+ * `alloc`: where a `chunk` message is built (exactly its size is asked for; e.g. the
+ * connection's `allocFrame`, which sends it without a copy); other messages ignore it.
+ */
+export function encodeMessage(m: Message, alloc?: (size: number) => Uint8Array): Uint8Array {
+  const w =
+    m.type === 'chunk' && alloc && m.data instanceof Uint8Array && validUint(m.channel)
+      ? new Writer(0, alloc(1 + uintSize(m.channel) + SIZES.chunk + uintSize(m.data.length) + m.data.length))
+      : new Writer(m.type === 'chunk' || m.type === 'sync' ? 64 + m.data.length : 256)
   w.u8(TYPE_CODES[m.type] ?? fail(`unknown message type ${String((m as { type: unknown }).type)}`))
   switch (m.type) {
     case 'hello':
@@ -204,13 +211,25 @@ function fail(msg: string): never {
   throw new RangeError(`cannot encode: ${msg}`)
 }
 
+function validUint(v: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= 0xffffffff
+}
+
+/** Bytes of `v` as a LEB128 varint (Writer.uint). */
+function uintSize(v: number): number {
+  let n = 1
+  for (let x = v; x >= 0x80; x = Math.floor(x / 128)) n++
+  return n
+}
+
 /** Builds a frame in memory from `allocFrame`: a framed connection sends it without a copy. */
 class Writer {
   private buf: Uint8Array
   private view: Buffer | undefined
   private pos = 0
-  constructor(size: number) {
-    this.buf = allocFrame(size)
+  /** `into`: memory to build in (grown from allocFrame if it proves too small). */
+  constructor(size: number, into?: Uint8Array) {
+    this.buf = into ?? allocFrame(size)
   }
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return
@@ -223,7 +242,7 @@ class Writer {
     this.buf[this.pos++] = v
   }
   uint(v: number): void {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) fail(`integer out of range 0..2^32-1: ${v}`)
+    if (!validUint(v)) fail(`integer out of range 0..2^32-1: ${v}`)
     this.room(5)
     let x = v
     while (x >= 0x80) {

@@ -31,6 +31,8 @@ export class Channel {
   remoteShards = new Set<number>()
   /** Ids the remote asked for that we lacked: told with `have` once they arrive here. */
   readonly owed = new Set<string>()
+  /** Ids the remote asked for that we lack but are fetching (ChunkFetcher.hold), with their hold timers. */
+  readonly held = new Map<string, { cancel(): void }>()
   private readonly states = new Map<number, SyncState>()
 
   constructor(

@@ -14,7 +14,10 @@
  * How: one queue of wanted ids in insertion order; each is asked of one
  * peer at a time (a hyperswarm connection preferred over another transport
  * to the same node: iroh bulk throughput is low), within a per-peer window
- * of ids and estimated bytes. `nochunk`, a timeout, a closed channel or data
+ * of ids and estimated bytes. An id found through a remote change is asked
+ * first of the peer that delivered that change (it had the change first, so
+ * it holds the chunk or is fetching it, and then answers once it arrives:
+ * chunk-server.ts), otherwise of the peer with the most room. `nochunk`, a timeout, a closed channel or data
  * that does not hash to its id moves the id to another peer (the node that
  * failed is not asked again for it until a channel opens or anti-entropy
  * runs).
@@ -31,6 +34,7 @@ import type { Runtime } from '../runtime.js'
 import type { InodeId } from '../types.js'
 import { LIMITS, type ProtocolErrorCode } from '../wire/messages.js'
 import type { Channel } from './channel.js'
+import { refuseHeld, tellAbandoned } from './chunk-server.js'
 import type { TreeEntry } from './tree-entry.js'
 import type { EngineEvent } from './types.js'
 
@@ -38,6 +42,10 @@ import type { EngineEvent } from './types.js'
 export const WINDOW_IDS = 64
 /** Per-peer window: estimated bytes asked and not answered. */
 export const WINDOW_BYTES = 8 * 1024 * 1024
+/** Longest a peer's want is held while this node fetches the id itself (then: nochunk). */
+export const HOLD_MS = 1000
+/** Held wants per channel (beyond it: nochunk at once). */
+const HOLD_MAX = 4096
 /** Arrived chunks are committed once this many bytes wait (one transaction, one sync). */
 export const COMMIT_BYTES = 4 * 1024 * 1024
 /** ... or this long after the first of them arrived. */
@@ -59,6 +67,8 @@ interface Want {
   /** Nodes that did not deliver it (nochunk, timeout, bad data). */
   tried: Set<string>
   from: Channel | undefined
+  /** The node that delivered the change naming this id (asked first), if any. */
+  hint: string | undefined
   /** Arrived and waiting in the commit batch. */
   arrived: boolean
   deadline: number
@@ -73,7 +83,8 @@ export class ChunkFetcher {
   /** Files being completed: the ids their last scan found still outstanding. */
   private readonly files = new Map<string, { ref: FileRef; ids: Set<ChunkId> }>()
   private scans: Promise<void> = Promise.resolve()
-  private readonly remoteInodes = new Set<InodeId>()
+  /** Inodes remote changes touched since the last scan, and the node that delivered each change. */
+  private readonly remoteInodes = new Map<InodeId, string | undefined>()
   private remoteTimer: { cancel(): void } | undefined
   private timeoutTimer: { cancel(): void } | undefined
   /** Arrived chunks not committed yet, and who sent each. */
@@ -117,17 +128,47 @@ export class ChunkFetcher {
     this.pump()
   }
 
-  /** Remote changes touched these inodes: under 'all', fetch what their content needs (coalesced). */
+  /**
+   * Remote changes touched these inodes: under 'all', fetch what their content
+   * needs (coalesced). Called while the change is applied, so
+   * `entry.applyingFrom` names the peer that delivered it.
+   */
   remoteChange(inodes: InodeId[]): void {
     if (this.closed || this.entry.r.fetchPolicy() !== 'all') return
-    for (const i of inodes) this.remoteInodes.add(i)
+    const from = this.entry.applyingFrom
+    for (const i of inodes) this.remoteInodes.set(i, from)
     this.remoteTimer ??= this.runtime.timers.setTimeout(() => {
       this.remoteTimer = undefined
-      const inodes = [...this.remoteInodes]
+      const touched = [...this.remoteInodes]
       this.remoteInodes.clear()
       if (this.closed) return
-      this.scan(this.entry.r.tree.liveContents(inodes).map((c) => c.ref))
+      const refs: FileRef[] = []
+      const hints = new Map<string, string>()
+      for (const [ino, node] of touched) {
+        for (const c of this.entry.r.tree.liveContents([ino])) {
+          refs.push(c.ref)
+          if (node !== undefined) hints.set(refKey(c.ref), node)
+        }
+      }
+      this.scan(refs, hints)
     }, 0)
+  }
+
+  /**
+   * Hold the want of the peer on `ch` for `id`, which is not stored here:
+   * when this fetcher has asked a node other than that peer for it and waits
+   * for the answer (the two never wait on each other). The hold ends when the
+   * chunk arrives (it is sent), when that ask fails, or after HOLD_MS
+   * (`nochunk`: a slow or dead source delays the asker no longer than that).
+   * Returns false when not held (answer `nochunk` now).
+   */
+  hold(ch: Channel, id: ChunkId): boolean {
+    const w = this.wants.get(id)
+    if (this.closed || !w?.from || w.from.remote === ch.remote) return false
+    if (ch.held.size >= HOLD_MAX || ch.held.has(id)) return ch.held.has(id)
+    const timer = this.runtime.timers.setTimeout(() => refuseHeld(ch, id), HOLD_MS)
+    ch.held.set(id, timer)
+    return true
   }
 
   /** Fetch one chunk for a read: its stored bytes once verified, undefined after fetchTimeoutMs. */
@@ -301,13 +342,16 @@ export class ChunkFetcher {
     } else if (r.pinned) this.scan([...r.pinned()])
   }
 
-  /** Find the missing ids of files (one scan at a time, in call order) and queue them. */
-  private scan(refs: FileRef[]): void {
+  /**
+   * Find the missing ids of files (one scan at a time, in call order) and
+   * queue them; `hints`: per file key, the node to ask first.
+   */
+  private scan(refs: FileRef[], hints?: Map<string, string>): void {
     if (refs.length === 0) return
     this.scans = this.scans.then(async () => {
       const seen = new Set<string>()
       for (const ref of refs) {
-        const key = `${ref.id}:${ref.size}`
+        const key = refKey(ref)
         if (this.closed) return
         if (seen.has(key) || this.files.has(key)) continue
         seen.add(key)
@@ -320,8 +364,11 @@ export class ChunkFetcher {
         }
         if (this.closed || ids.length === 0) continue
         const f = { ref, ids: new Set<ChunkId>() }
+        const hint = hints?.get(key)
         for (const id of ids) {
-          this.want(id).refs.add(key)
+          const w = this.want(id)
+          w.refs.add(key)
+          w.hint ??= hint
           f.ids.add(id)
         }
         this.files.set(key, f)
@@ -333,7 +380,16 @@ export class ChunkFetcher {
   private want(id: ChunkId): Want {
     let w = this.wants.get(id)
     if (!w) {
-      w = { id, refs: new Set(), tried: new Set(), from: undefined, arrived: false, deadline: 0, waiters: [] }
+      w = {
+        id,
+        refs: new Set(),
+        tried: new Set(),
+        from: undefined,
+        hint: undefined,
+        arrived: false,
+        deadline: 0,
+        waiters: [],
+      }
       this.wants.set(id, w)
       this.queued.add(id)
     }
@@ -344,6 +400,8 @@ export class ChunkFetcher {
     this.release(w)
     this.wants.delete(w.id)
     this.queued.delete(w.id)
+    // Peers whose want for it we held get their answer now.
+    tellAbandoned(this.entry, w.id)
   }
 
   private release(w: Want): void {
@@ -355,6 +413,8 @@ export class ChunkFetcher {
     // Re-added at the end: ids that failed go after those not tried yet.
     this.queued.delete(w.id)
     this.queued.add(w.id)
+    // Peers whose want for it we held were waiting on the ask that just failed: they ask elsewhere.
+    tellAbandoned(this.entry, w.id)
   }
 
   /** Ask peers for queued ids, within each peer's window. */
@@ -379,6 +439,10 @@ export class ChunkFetcher {
       let best: Channel | undefined
       for (const c of open) {
         if (w.tried.has(c.remote)) continue
+        if (c.remote === w.hint) {
+          best = c
+          break
+        }
         if (!best || room(c) > room(best)) best = c
       }
       if (!best) continue
@@ -445,4 +509,9 @@ export class ChunkFetcher {
     this.pump()
     if (pending) this.armTimeout()
   }
+}
+
+/** A file's key in `files` and in the scan hints. */
+function refKey(ref: FileRef): string {
+  return `${ref.id}:${ref.size}`
 }

@@ -35,7 +35,14 @@ function mask(v: unknown): unknown {
   return v
 }
 
-async function script(api: NodeApi): Promise<unknown[]> {
+/** Store figures that depend on the tree's key (see the comment in `script`). */
+interface StoreFigures {
+  chunks?: number
+  storedBytes?: number
+  checked?: number
+}
+
+async function script(api: NodeApi, store: StoreFigures): Promise<unknown[]> {
   const out: unknown[] = []
   const run = async (name: string, f: () => Promise<unknown>) => {
     try {
@@ -92,17 +99,30 @@ async function script(api: NodeApi): Promise<unknown[]> {
   await run('log', async () => (await api.log('docs')).map((e) => [e.op, e.path]))
   await run('log path', async () => (await api.log('docs', '/a/big', 5)).map((e) => [e.op, e.path]))
   await run('conflicts', () => api.conflicts('docs'))
-  // Before gc, the daemon side sometimes counts 2-4 more small records for the streamed 3 MB put
-  // (seen only under load; cause not found yet, see the session notes): compare what must match
-  // then, and the exact store counts after gc.
-  await run('df before gc', async () => {
+  // The store's record counts differ between two nodes holding the same bytes, by design: chunk
+  // ids are keyed by each tree's random key, and a manifest node ends after an id whose low 9
+  // bits are zero (store/manifest.ts), so the 3 MB file's 47 leaf entries sit under one node for
+  // most keys and under 3-4 (each ~90 bytes more) for ~3.5% of them. Compared exactly: what the
+  // files hold; compared within that bound (below): chunks, stored bytes, chunks verified.
+  const keyed = new Set(['chunks', 'storedBytes', 'dedupRatio', 'checked', 'deletedChunks', 'freedBytes'])
+  const logical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(logical)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, keyed.has(k) ? typeof x : logical(x)]))
+        : v
+  await run('gc', async () => logical(await api.gc()))
+  await run('df', async () => {
     const d = await api.df()
-    return { logicalBytes: d.logicalBytes, trees: d.trees.map((x) => [x.name, x.files, x.logicalBytes]) }
+    store.chunks = d.chunks
+    store.storedBytes = d.storedBytes
+    return logical(d)
   })
-  // What gc removed depends on those records too: its result's shape is compared, its counts not.
-  await run('gc', async () => Object.keys(await api.gc()).sort())
-  await run('df', () => api.df())
-  await run('verify', () => api.verify())
+  await run('verify', async () => {
+    const v = await api.verify()
+    store.checked = v.trees.reduce((n, t) => n + t.checked, 0)
+    return logical(v)
+  })
   await run('status', async () => {
     const { running: _r, pid: _p, socket: _s, ...rest } = await api.status()
     return rest
@@ -110,16 +130,28 @@ async function script(api: NodeApi): Promise<unknown[]> {
   return out
 }
 
-test('the same script gives the same transcript in process and through a daemon', async (t) => {
+test('the same script gives the same transcript in process and through a daemon', {
+  timeout: 180_000,
+}, async (t) => {
   const homeA = await tmpHome(t)
   const local = await openLocalNode({ home: homeA })
-  const a = await script(local).finally(() => local.close())
+  const sa: StoreFigures = {}
+  const a = await script(local, sa).finally(() => local.close())
   const homeB = await tmpHome(t)
   await startDaemon(t, homeB)
   const remote = await openApi({ home: homeB })
   assert.equal(remote.remote, true)
-  const b = await script(remote).finally(() => remote.close())
+  const sb: StoreFigures = {}
+  const b = await script(remote, sb).finally(() => remote.close())
   assert.deepEqual(b, a)
+  // Same bytes stored: at most a few extra manifest nodes of ~90 bytes on either side.
+  assert.ok(Math.abs(sa.chunks! - sb.chunks!) <= 8, `chunks ${sa.chunks} vs ${sb.chunks}`)
+  assert.ok(Math.abs(sa.checked! - sb.checked!) <= 8, `checked ${sa.checked} vs ${sb.checked}`)
+  assert.ok(
+    Math.abs(sa.storedBytes! - sb.storedBytes!) <= 8 * 200,
+    `stored ${sa.storedBytes} vs ${sb.storedBytes}`,
+  )
+  assert.ok(sa.storedBytes! > 1_000_000 && sa.chunks! >= 20, `the big file is stored: ${JSON.stringify(sa)}`)
   // The transcript is not trivially empty: errors and results are both in it.
   assert.ok(a.filter((x) => (x as unknown[])[1] === 'error').length >= 12)
   assert.ok(a.filter((x) => (x as unknown[])[1] === 'ok').length >= 20)

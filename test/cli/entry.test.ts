@@ -16,19 +16,19 @@ function bt(...args: string[]) {
   })
 }
 
-test('bt --version prints the package version', () => {
+test('bt --version prints the package version', { timeout: 300_000 }, () => {
   const r = bt('--version')
   assert.equal(r.status, 0)
   assert.equal(r.stdout.trim(), `bt ${pkg.version}`)
 })
 
-test('bt --help lists usage and exits 0', () => {
+test('bt --help lists usage and exits 0', { timeout: 300_000 }, () => {
   const r = bt('--help')
   assert.equal(r.status, 0)
   assert.match(r.stdout, /^Usage: bt <command>/m)
 })
 
-test('an unknown command is a usage error: one line on stderr, exit 2', () => {
+test('an unknown command is a usage error: one line on stderr, exit 2', { timeout: 300_000 }, () => {
   const r = bt('frobnicate')
   assert.equal(r.status, 2)
   assert.equal(r.stdout, '')

@@ -35,7 +35,7 @@ function initHome(root: string): string {
   return home
 }
 
-describe('bt before init and with a damaged data dir', () => {
+describe('bt before init and with a damaged data dir', { timeout: 300_000 }, () => {
   test('every command that needs a node says to run bt init', (t) => {
     const home = join(tmpDir(t), 'fresh')
     for (const args of [['status'], ['ls', 'docs:/'], ['tree', 'list'], ['df']]) {
@@ -115,7 +115,7 @@ describe('bt before init and with a damaged data dir', () => {
   })
 })
 
-describe('verify finds damage', () => {
+describe('verify finds damage', { timeout: 300_000 }, () => {
   test('a corrupt and a missing chunk: exit 1, chunk ids and damaged paths listed; reads fail with EIO', (t) => {
     const home = initHome(tmpDir(t))
     ok(bt(home, ['put', '-', 'docs:/a.bin'], { input: Buffer.alloc(200_000, 1) }))
@@ -158,7 +158,7 @@ describe('verify finds damage', () => {
   })
 })
 
-describe('local side of put', () => {
+describe('local side of put', { timeout: 300_000 }, () => {
   test('a dangling symlink or missing file as LOCAL; an unreadable entry in put -r', (t) => {
     const root = tmpDir(t)
     const home = initHome(root)
@@ -187,7 +187,7 @@ describe('local side of put', () => {
   })
 })
 
-describe('interrupted get', () => {
+describe('interrupted get', { timeout: 300_000 }, () => {
   test('Ctrl-C during get leaves neither the target nor a temporary file', async (t) => {
     const root = tmpDir(t)
     const home = initHome(root)
@@ -220,7 +220,7 @@ describe('interrupted get', () => {
   })
 })
 
-describe('full disk', () => {
+describe('full disk', { timeout: 300_000 }, () => {
   const root = process.getuid?.() === 0
   test('ENOSPC is one line, earlier files stay intact and verify passes', {
     skip: root ? false : 'needs root to mount a tmpfs',
@@ -306,7 +306,7 @@ function hostileNode(): NodeApi {
   return fake as NodeApi
 }
 
-describe('get -r never writes outside its target', () => {
+describe('get -r never writes outside its target', { timeout: 300_000 }, () => {
   test('names with / or NUL and . / .. are refused, the rest is written', async (t) => {
     const root = tmpDir(t)
     const target = join(root, 'out', 'copy')

@@ -114,7 +114,7 @@ async function btTty(argv: string[], lines: string[]): Promise<BtResult> {
   return { status, stdout: out, stderr: err }
 }
 
-describe('bt with key protection', () => {
+describe('bt with key protection', { timeout: 300_000 }, () => {
   test('tpm: init, put, daemon up/down, swtpm restart, rotate; the secret is not on disk', async (t) => {
     const sw = await startSwtpm(t)
     const home = newHome(t)

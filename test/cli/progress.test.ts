@@ -6,7 +6,7 @@ import { formatDuration, Progress, renderProgress } from '../../node/cli/progres
 
 const MiB = 1024 * 1024
 
-describe('renderProgress', () => {
+describe('renderProgress', { timeout: 300_000 }, () => {
   test('bytes, bar, percentage, rate and ETA', () => {
     const line = renderProgress(
       { label: 'big.iso', bytes: 25 * MiB, totalBytes: 100 * MiB, elapsedMs: 5000 },
@@ -46,7 +46,7 @@ describe('renderProgress', () => {
   })
 })
 
-describe('Progress', () => {
+describe('Progress', { timeout: 300_000 }, () => {
   test('redraws at most every 100 ms of the fake clock, on stderr writes only', () => {
     let now = 0
     const writes: string[] = []
@@ -87,7 +87,7 @@ describe('Progress', () => {
   })
 })
 
-describe('format', () => {
+describe('format', { timeout: 300_000 }, () => {
   test('sizes, modes, tables', () => {
     assert.equal(humanSize(0), '0 B')
     assert.equal(humanSize(1023), '1023 B')

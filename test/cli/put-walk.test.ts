@@ -24,7 +24,9 @@ async function text(it: AsyncIterable<Uint8Array>): Promise<string> {
   return Buffer.concat(parts).toString()
 }
 
-test('put -r reports files that vanish or change during the walk and stores the rest', async (t) => {
+test('put -r reports files that vanish or change during the walk and stores the rest', {
+  timeout: 300_000,
+}, async (t) => {
   const root = tmpDir(t)
   const home = join(root, 'home')
   await initNode({ home, protection: 'none' })

@@ -61,7 +61,7 @@ async function node(
 
 const up = (home: string) => okRun(home, ['up', '--detach', '--transport', 'iroh'])
 
-describe('two daemons on loopback (iroh)', () => {
+describe('two daemons on loopback (iroh)', { timeout: 300_000 }, () => {
   test('invite, join, writes both ways, members, peers, one-time tickets, revocation, redial after restart', async (t) => {
     const a = await node(t, 'a')
     const b = await node(t, 'b')

@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import { tmpDir } from '../helpers/tmp.js'
 import { BT, bt, btEnv, ok } from './helpers.js'
 
-test('status --watch redraws every second and exits 0 on SIGINT', async (t) => {
+test('status --watch redraws every second and exits 0 on SIGINT', { timeout: 300_000 }, async (t) => {
   const home = `${tmpDir(t, 'bt-watch-')}/home`
   ok(bt(home, ['init', '--key-protection', 'none']))
   ok(bt(home, ['tree', 'create', 'docs']))

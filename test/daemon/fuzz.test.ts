@@ -26,7 +26,7 @@ const frameArb = fc.oneof(
   fc.nat({ max: 0xffffffff }).map((id) => streamHeader(FrameType.END, id)),
 )
 
-test('frames parse the same however the bytes are split', () => {
+test('frames parse the same however the bytes are split', { timeout: 300_000 }, () => {
   fc.assert(
     fc.property(
       fc.array(frameArb, { minLength: 1, maxLength: 8 }),
@@ -54,7 +54,7 @@ test('frames parse the same however the bytes are split', () => {
   )
 })
 
-test('random bytes are frames or a ProtocolError, never anything else', () => {
+test('random bytes are frames or a ProtocolError, never anything else', { timeout: 300_000 }, () => {
   fc.assert(
     fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 10 }), (pieces) => {
       const p = new FrameParser(4096)
@@ -68,7 +68,9 @@ test('random bytes are frames or a ProtocolError, never anything else', () => {
   )
 })
 
-test('random requests to a real node are answered or refused; the daemon keeps serving', async (t) => {
+test('random requests to a real node are answered or refused; the daemon keeps serving', {
+  timeout: 300_000,
+}, async (t) => {
   const home = await tmpHome(t)
   const node = await openLocalNode({ home })
   t.after(() => node.close())

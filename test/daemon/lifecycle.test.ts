@@ -27,7 +27,7 @@ import { RawClient } from './raw.js'
 const MB = 1024 * 1024
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-describe('daemon lifecycle', () => {
+describe('daemon lifecycle', { timeout: 300_000 }, () => {
   test('start, find, refuse a second, stop; then commands open the data dir themselves', async (t) => {
     const home = await tmpHome(t)
     assert.equal(await daemonInfo(home), undefined)
@@ -166,7 +166,7 @@ describe('daemon lifecycle', () => {
   })
 })
 
-describe('stopping with requests in flight', () => {
+describe('stopping with requests in flight', { timeout: 300_000 }, () => {
   async function* slow(total: number, pieceMs: number, piece = 256 * 1024): AsyncGenerator<Uint8Array> {
     for (let at = 0; at < total; at += piece) {
       await sleep(pieceMs)
@@ -291,7 +291,7 @@ describe('stopping with requests in flight', () => {
   })
 })
 
-describe('stubborn clients do not hold up a stop', () => {
+describe('stubborn clients do not hold up a stop', { timeout: 300_000 }, () => {
   test('a stalled upload, an unread download and a half-open idle connection', async (t) => {
     const home = await tmpHome(t)
     const d = await startDaemon(t, home, { graceMs: 100 })
@@ -322,7 +322,7 @@ describe('stubborn clients do not hold up a stop', () => {
   })
 })
 
-describe('a client that disconnects mid-write', () => {
+describe('a client that disconnects mid-write', { timeout: 300_000 }, () => {
   test('leaves the path at its previous content; the node keeps serving', async (t) => {
     const home = await tmpHome(t)
     const node = await openLocalNode({ home })

@@ -48,7 +48,7 @@ async function client(t: Teardown, socket: string): Promise<RemoteApi> {
   return c
 }
 
-describe('streams have backpressure', () => {
+describe('streams have backpressure', { timeout: 300_000 }, () => {
   test('upload: 50 MB to a slow consumer never has more than a few MiB in flight', async (t) => {
     let sent = 0
     let consumed = 0
@@ -140,7 +140,7 @@ describe('streams have backpressure', () => {
   })
 })
 
-describe('errors cross the wire faithfully', () => {
+describe('errors cross the wire faithfully', { timeout: 300_000 }, () => {
   test('FsError and NodeError are rebuilt with class, code, path/subject and message', async (t) => {
     const api = fakeApi({
       stat: () => Promise.reject(new FsError('ENOSPC', '/x/y', 'disk full')),
@@ -193,7 +193,7 @@ describe('errors cross the wire faithfully', () => {
   })
 })
 
-describe('a connection that breaks the protocol is closed alone', () => {
+describe('a connection that breaks the protocol is closed alone', { timeout: 300_000 }, () => {
   async function setup(t: Teardown) {
     const api = fakeApi({
       async treeList() {
@@ -304,7 +304,7 @@ describe('a connection that breaks the protocol is closed alone', () => {
   })
 })
 
-describe('versions', () => {
+describe('versions', { timeout: 300_000 }, () => {
   test('a node speaking another protocol version is reported with what to do', async (t) => {
     const { createServer } = await import('node:net')
     const { jsonFrame } = await import('../../node/daemon/frames.js')
@@ -324,7 +324,7 @@ describe('versions', () => {
   })
 })
 
-describe('several clients at once', () => {
+describe('several clients at once', { timeout: 300_000 }, () => {
   test('concurrent calls on one handle and across handles', async (t) => {
     const files = new Map<string, string>()
     const api = fakeApi({
@@ -359,7 +359,7 @@ describe('several clients at once', () => {
   })
 })
 
-describe('a stop never loses the answer to a change that happened', () => {
+describe('a stop never loses the answer to a change that happened', { timeout: 300_000 }, () => {
   test('a write committing and a plain call in flight at the end of the grace period are still answered', async (t) => {
     const api = fakeApi({
       async writeFile(_t, _p, source) {
@@ -384,7 +384,7 @@ describe('a stop never loses the answer to a change that happened', () => {
   })
 })
 
-describe('odd upload sources', () => {
+describe('odd upload sources', { timeout: 300_000 }, () => {
   test('a source that throws at once, or yields nothing, leaves the connection usable', async (t) => {
     const files = new Map<string, string>()
     const api = fakeApi({

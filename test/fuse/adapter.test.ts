@@ -29,7 +29,7 @@ function fakeVolume(initial: Uint8Array) {
   return { v, state }
 }
 
-describe('fuse: read-ahead', () => {
+describe('fuse: read-ahead', { timeout: 600_000 }, () => {
   test('sequential reads are served from prefetched windows; random reads pass through', async () => {
     const data = randomBytes(8 << 20)
     const { v, state } = fakeVolume(data)
@@ -85,7 +85,7 @@ describe('fuse: read-ahead', () => {
   })
 })
 
-describe('fuse: adapter', { skip }, () => {
+describe('fuse: adapter', { skip, timeout: 600_000 }, () => {
   test('FsErrors become their errno; other failures become EIO and a log line', async (t) => {
     const inner = await openMemoryVolume({ nodeId: 'n', key: randomBytes(32), runtime: systemRuntime() })
     t.after(() => inner.close())

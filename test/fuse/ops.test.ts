@@ -10,7 +10,7 @@ import { checkpoint, pyIn } from './py.js'
 
 const skip = fuseSkipReason()
 
-describe('fuse: files', { skip }, () => {
+describe('fuse: files', { skip, timeout: 600_000 }, () => {
   test('create, write, close, reopen sees the data; O_EXCL, O_TRUNC, O_APPEND; ENOENT', async (t) => {
     const { dir } = await withMount(t)
     await pyIn(
@@ -190,7 +190,7 @@ assert sorted(os.listdir('.')) == ['b'], os.listdir('.')
   })
 })
 
-describe('fuse: directories and names', { skip }, () => {
+describe('fuse: directories and names', { skip, timeout: 600_000 }, () => {
   test('mkdir, rmdir, ENOTEMPTY, ENOTDIR, EISDIR, EEXIST', async (t) => {
     const { dir } = await withMount(t)
     await pyIn(

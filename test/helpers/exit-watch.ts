@@ -5,7 +5,7 @@
  * server, a socket, an interval, a child process, a FUSE mount that was never
  * unmounted) would otherwise keep it alive forever and hang the whole CI run
  * with every test reported as passed. Past the grace it prints what is still
- * alive and exits with status 1, which fails the file.
+ * alive and kills itself (SIGKILL), which fails the file.
  *
  * A main thread that is blocked (not idle) runs no timer: the runner's
  * `--test-timeout` is what ends that case.
@@ -44,6 +44,8 @@ function watchExit(): void {
     process.stderr.write(
       `exit-watch: test process ${process.pid} (${process.argv[1] ?? '?'}) still alive ${ms / 1000} s after its tests finished; what keeps it alive: ${liveResources()}\n`,
     )
-    process.exit(1)
+    // Not process.exit: its atexit handlers join libuv's thread pool, and a pool thread blocked
+    // on a FUSE mount this very process serves would never return (a hang at exit).
+    process.kill(process.pid, 'SIGKILL')
   }, ms).unref()
 }

@@ -219,7 +219,9 @@ export class OpenFiles {
     }
     store.transaction(() => {
       tree.setContent(ino, version, mode === undefined ? { mtime } : { mtime, mode })
-      tree.commit()
+      // Durable now; with group commit the journal entry follows with the group's commit.
+      if (tree.stage) tree.stage()
+      else tree.commit()
       store.retain(ref)
       ledger.add(version.write)
     })
@@ -259,7 +261,8 @@ export class OpenFiles {
     const { tree, store, runtime } = this.c
     if (!b?.changed) {
       // Nothing staged; still persist a creation left pending by `create` (no-op otherwise).
-      if (tree.hasUncommitted?.() !== false) store.transaction(() => tree.commit())
+      if (tree.hasUncommitted?.() !== false)
+        store.transaction(() => (tree.stage ? tree.stage() : tree.commit()))
       return
     }
     for (let attempt = 0; ; attempt++) {

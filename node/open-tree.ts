@@ -16,6 +16,7 @@ import {
 } from '../store/index.js'
 import type { ChunkBackend, ChunkId } from '../store/types.js'
 import { AutomergePathTree } from '../sync/path-tree.js'
+import type { GroupCommitOptions } from '../sync/redo.js'
 import type { Runtime } from '../sync/runtime.js'
 import { SqliteRetentionLedger } from './retention.js'
 import { DiskStaging, MemoryStaging, SpillStaging, type Staging } from './staging.js'
@@ -44,6 +45,12 @@ export interface DiskVolumeOptions extends VolumeIdentity {
   dir: string
   /** Space of the filesystem under `dir` (default: statfs of `dir`). */
   space?: () => SpaceInfo
+  /**
+   * Closes of small files are staged (a redo row in their transaction) and
+   * journaled in groups (sync/redo.ts, docs/SEMANTICS.md "Durability");
+   * `false` journals every close at once. Default: on, with its default timings.
+   */
+  groupCommit?: GroupCommitOptions | false
 }
 
 export interface MemoryVolumeOptions extends VolumeIdentity {
@@ -105,6 +112,7 @@ export async function openDiskVolume(o: DiskVolumeOptions): Promise<TreeVolume> 
       o.space ?? (() => diskSpace(dir)),
       () => cdb.close(),
       () => backend.sync(),
+      o.groupCommit === false ? undefined : (o.groupCommit ?? {}),
     )
   } catch (e) {
     chunkDb?.close()
@@ -140,6 +148,7 @@ function compose(
   space: () => SpaceInfo,
   closeMore: () => void = () => {},
   sync: () => void = () => {},
+  groupCommit?: GroupCommitOptions,
 ): TreeVolume {
   const store = createContentStore(
     o.wrapBackend ? o.wrapBackend(backend) : backend,
@@ -150,6 +159,7 @@ function compose(
     nodeId: o.nodeId,
     runtime: o.runtime,
     ...(o.shardLimit === undefined ? {} : { shardLimit: o.shardLimit }),
+    ...(groupCommit ? { groupCommit } : {}),
   })
   return new TreeVolume({
     tree,

@@ -278,6 +278,8 @@ export class TreeVolume implements Volume {
   statfs(): Promise<StatFs> {
     return guard(undefined, () => {
       const { total, free } = this.c.space()
+      // The counts read the view's table: write what it still lacks first.
+      this.c.tree.flushView?.()
       const files = this.c.countEntries?.() ?? 0
       const blocks = Math.floor(total / BSIZE)
       const bfree = Math.min(blocks, Math.floor(Math.max(0, free) / BSIZE))
@@ -460,6 +462,7 @@ export class TreeVolume implements Volume {
 
   /** Live regular files of the tree (conflict copies included) and their total logical size. */
   usage(): { files: number; bytes: number } {
+    this.c.tree.flushView?.()
     return this.c.countFiles?.() ?? { files: 0, bytes: 0 }
   }
 

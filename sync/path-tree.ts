@@ -24,6 +24,7 @@ import {
 } from './inode-codec.js'
 import { LOST_INO } from './model.js'
 import { makeActor, makeInodeId, PATH_MAX, shardOf, validateName } from './names.js'
+import { type GroupCommitOptions, type RedoEntry, RedoLog } from './redo.js'
 import {
   applyMessage,
   changeAuthors,
@@ -60,6 +61,11 @@ export interface PathTreeOptions {
   runtime: Runtime
   /** Inodes per shard before creators move on to the next shard (default 8192). */
   shardLimit?: number
+  /**
+   * Group commit: `stage()` writes redo rows and the commit follows for a
+   * group of them (sync/redo.ts). Without it `stage()` commits at once.
+   */
+  groupCommit?: GroupCommitOptions
 }
 
 type HistOp = HistoryEntry['op']
@@ -67,6 +73,8 @@ interface PendingOp {
   op: HistOp
   ino: InodeId
   path?: string
+  /** When a staged op was made durable (its history time; otherwise the commit's). */
+  time?: number
 }
 
 export class AutomergePathTree implements PathTree {
@@ -81,7 +89,10 @@ export class AutomergePathTree implements PathTree {
   private pendingContent = false
   private touched = new Set<InodeId>()
   private readonly listeners = new Set<(c: TreeChange) => void>()
+  private readonly redo: RedoLog | undefined
   private closed = false
+  /** Redo entries found at open that could not be applied (should stay 0). */
+  redoSkipped = 0
 
   constructor(opts: PathTreeOptions) {
     if (typeof opts.nodeId !== 'string' || opts.nodeId.length === 0)
@@ -95,6 +106,11 @@ export class AutomergePathTree implements PathTree {
     this.actor = makeActor(this.nodeId, this.runtime.random.bytes(8))
     this.docs = new ShardDocs(this.storage, this.actor)
     this.s = new TreeState(this.storage, new ViewStore(opts.db), this.docs, () => this.pending.size > 0)
+    if (opts.groupCommit)
+      this.redo = new RedoLog(this.storage, this.runtime, opts.groupCommit, () => this.commit())
+    // Whatever the options now: mutations staged before a crash are applied before anything else.
+    const saved = RedoLog.saved(this.storage)
+    if (saved.length > 0) this.replay(saved)
   }
 
   /** Inodes skipped because their stored values had the wrong shape. */
@@ -108,11 +124,11 @@ export class AutomergePathTree implements PathTree {
     if (ino === ROOT_ID) {
       return { parent: ROOT_ID, name: '', ino: ROOT_ID, kind: 'dir', ...this.s.root, ctime: 0, size: 0 }
     }
-    return this.s.v.byIno(ino)
+    return this.s.byIno(ino)
   }
 
   lookup(parent: InodeId, name: string): Entry | undefined {
-    return this.s.v.lookup(parent, name)
+    return this.s.lookup(parent, name)
   }
 
   resolve(path: string): Entry | undefined {
@@ -121,7 +137,7 @@ export class AutomergePathTree implements PathTree {
     for (const part of path.split('/')) {
       if (part === '') continue
       if (cur.kind !== 'dir') return undefined
-      const next = this.s.v.lookup(cur.ino, part)
+      const next = this.s.lookup(cur.ino, part)
       if (!next) return undefined
       cur = next
     }
@@ -132,7 +148,7 @@ export class AutomergePathTree implements PathTree {
     const names: string[] = []
     let cur = ino
     for (let depth = 0; cur !== ROOT_ID; depth++) {
-      const e = this.s.v.byIno(cur)
+      const e = this.s.byIno(cur)
       if (!e || depth > 4096) return undefined
       names.push(e.name)
       cur = e.parent
@@ -172,6 +188,21 @@ export class AutomergePathTree implements PathTree {
     while (this.s.model.shardCount(shard) >= this.shardLimit) shard++
     const ino = makeInodeId(shard, this.runtime.random.bytes(16))
     const now = this.runtime.clock.now()
+    this.insert(shard, parent, name, kind, opts, ino, now)
+    this.redo?.note({ op: 'create', parent, name, kind, opts, ino, now })
+    return ino
+  }
+
+  /** Write a new inode's fields (validated by the caller). */
+  private insert(
+    shard: number,
+    parent: InodeId,
+    name: string,
+    kind: InodeKind,
+    opts: CreateOptions,
+    ino: InodeId,
+    now: number,
+  ): void {
     this.mutate(shard, () => {
       const doc = this.docs.get(shard)
       const put = (field: string, v: string | number, t: 'str' | 'int' | 'f64') =>
@@ -184,7 +215,6 @@ export class AutomergePathTree implements PathTree {
       return [ino]
     })
     this.record(shard, 'create', ino)
-    return ino
   }
 
   setContent(ino: InodeId, content: ContentVersion, attrs: { mode?: number; mtime?: number } = {}): void {
@@ -194,6 +224,8 @@ export class AutomergePathTree implements PathTree {
     const r = this.requireVisible(ino)
     if (r.kind !== 'file') throw new TreeError('EINVAL', 'not a file')
     if (!validContent(content)) throw new TreeError('EINVAL', 'bad content')
+    // Each content version gets its own change (history, readAt): a second one in a group commits the first.
+    if (this.redo?.hasContent(ino)) this.commit()
     this.mutate(r.shard, () => {
       const doc = this.docs.get(r.shard)
       this.putContent(doc, ino, content)
@@ -203,10 +235,12 @@ export class AutomergePathTree implements PathTree {
       return [ino]
     })
     this.record(r.shard, 'write', ino)
+    this.redo?.note({ op: 'content', ino, content, attrs })
   }
 
   setAttr(ino: InodeId, attrs: { mode?: number; mtime?: number }): void {
     this.open()
+    this.commitStaged()
     if (attrs.mode !== undefined) checkMode(attrs.mode)
     if (attrs.mtime !== undefined) checkTime(attrs.mtime)
     if (ino === ROOT_ID) {
@@ -232,6 +266,7 @@ export class AutomergePathTree implements PathTree {
 
   move(ino: InodeId, newParent: InodeId, newName: string): void {
     this.open()
+    this.commitStaged()
     validateName(newName)
     const r = this.requireVisible(ino)
     this.requireDir(newParent)
@@ -252,6 +287,7 @@ export class AutomergePathTree implements PathTree {
 
   remove(ino: InodeId): void {
     this.open()
+    this.commitStaged()
     const r = this.requireVisible(ino)
     if (r.kind === 'dir' && this.s.model.hasLiveChildren(ino))
       throw new TreeError('ENOTEMPTY', 'directory not empty')
@@ -272,6 +308,7 @@ export class AutomergePathTree implements PathTree {
    */
   resolveConflict(ino: InodeId, keepVersion: string): void {
     this.open()
+    this.commitStaged()
     const r = this.requireVisible(ino)
     const keep = r.contents.find((c) => c.write === keepVersion)
     if (keep) {
@@ -333,8 +370,39 @@ export class AutomergePathTree implements PathTree {
     return [...out.values()]
   }
 
+  /** Whether some mutation is neither committed nor staged (a crash of the process would lose it). */
   hasUncommitted(): boolean {
-    return this.pending.size > 0
+    return this.pending.size > 0 && (this.redo === undefined || this.redo.unstaged)
+  }
+
+  /**
+   * Make the pending mutations survive a crash of the process (joins the
+   * caller's transaction). With group commit, creates and content changes
+   * are written as redo rows and committed later in a group (sync/redo.ts);
+   * anything else, or no group commit, commits now.
+   */
+  stage(): void {
+    this.open()
+    if (this.pending.size === 0) return
+    const redo = this.redo
+    if (!redo) {
+      this.commit()
+      return
+    }
+    const time = this.runtime.clock.now()
+    for (const ops of this.pending.values()) {
+      for (const o of ops) {
+        o.time ??= time
+        o.path ??= this.pathOf(o.ino) ?? ''
+      }
+    }
+    this.storage.transaction(() => redo.stage())
+  }
+
+  /** Write the view's pending rows (for readers of its table outside the tree, e.g. statfs counts). */
+  flushView(): void {
+    this.open()
+    this.s.flush()
   }
 
   commit(message?: string): void {
@@ -354,12 +422,21 @@ export class AutomergePathTree implements PathTree {
         if (hash === null) continue
         const heads = doc.getHeads()
         for (const o of ops) {
-          this.storage.addHistory({ version: hash, shard, time, node: this.nodeId, ...o, heads })
+          this.storage.addHistory({
+            version: hash,
+            shard,
+            node: this.nodeId,
+            ...o,
+            time: o.time ?? time,
+            heads,
+          })
         }
         this.docs.persist(shard)
       }
       this.storage.setMeta('dirty', '0')
+      this.redo?.committed()
     })
+    this.redo?.reset()
     this.pending = new Map()
     this.pendingContent = false
     this.touched = new Set()
@@ -369,6 +446,7 @@ export class AutomergePathTree implements PathTree {
   // ---- history ----
 
   history(ino?: InodeId, limit = 1000): HistoryEntry[] {
+    this.commitStaged()
     return this.storage.history(ino, limit).map(({ version, time, node, op, ino, path }) => ({
       version,
       time,
@@ -386,6 +464,7 @@ export class AutomergePathTree implements PathTree {
    * before the moment the version was recorded here.
    */
   contentAt(ino: InodeId, version: string): ContentVersion | undefined {
+    this.commitStaged()
     const rows = this.storage.findVersion(version)
     if (rows.length === 0) throw new TreeError('ENOENT', `unknown version ${version}`)
     if (new Set(rows.map((r) => r.version)).size > 1)
@@ -399,6 +478,7 @@ export class AutomergePathTree implements PathTree {
   }
 
   allContent(): Iterable<ContentVersion> {
+    this.commitStaged()
     return this.storage.allContent()
   }
 
@@ -409,6 +489,13 @@ export class AutomergePathTree implements PathTree {
 
   close(): void {
     if (this.closed) return
+    try {
+      // A staged group would also replay at the next open; committing it now keeps that open fast.
+      this.commitStaged()
+    } catch {
+      // Its redo rows stay for the next open.
+    }
+    this.redo?.stop()
     this.closed = true
     this.docs.close()
     this.listeners.clear()
@@ -522,6 +609,40 @@ export class AutomergePathTree implements PathTree {
     if (this.closed) throw new TreeError('EIO', 'path tree is closed')
   }
 
+  /** Commit a staged group now (the journal, content registry or a close needs it). */
+  private commitStaged(): void {
+    if (this.redo?.staged) this.commit()
+  }
+
+  /**
+   * Apply the redo log a stopped process left (its mutations, in order, onto
+   * the committed documents they were made on) and commit it with the log's
+   * deletion. An entry that no longer applies is counted in `redoSkipped`.
+   */
+  private replay(entries: RedoEntry[]): void {
+    for (const e of entries) {
+      try {
+        if (e.op === 'create') {
+          const shard = shardOf(e.ino)
+          if (shard === undefined || this.s.model.raw.has(e.ino)) throw new TreeError('EEXIST', e.ino)
+          this.requireDir(e.parent)
+          if (this.s.model.nameTaken(e.parent, e.name)) throw new TreeError('EEXIST', e.name)
+          this.insert(shard, e.parent, e.name, e.kind, e.opts, e.ino, e.now)
+        } else if (e.op === 'content') {
+          this.setContent(e.ino, e.content, e.attrs)
+        } else {
+          throw new TreeError('EINVAL', 'unknown redo entry')
+        }
+      } catch {
+        this.redoSkipped++
+      }
+    }
+    this.storage.transaction(() => {
+      this.commit()
+      this.storage.clearRedo()
+    })
+  }
+
   private emit(c: TreeChange): void {
     if (c.inodes.length === 0 && !c.remote) return
     for (const l of this.listeners) l(c)
@@ -563,6 +684,7 @@ export class AutomergePathTree implements PathTree {
   /** Note an op for the next commit's message and history; `path` defaults to the path at commit. */
   private record(shard: number, op: HistOp, ino: InodeId, path?: string): void {
     this.pending.get(shard)!.push({ op, ino, path })
+    if (op !== 'create' && op !== 'write') this.redo?.noteOther()
     if (ino === ROOT_ID) this.touched.add(ROOT_ID)
   }
 

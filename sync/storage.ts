@@ -34,6 +34,7 @@ CREATE INDEX IF NOT EXISTS tree_history_ino ON tree_history (ino, seq);
 CREATE INDEX IF NOT EXISTS tree_history_version ON tree_history (version);
 CREATE INDEX IF NOT EXISTS tree_history_shard ON tree_history (shard, seq);
 CREATE TABLE IF NOT EXISTS tree_content (write TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tree_redo (seq INTEGER PRIMARY KEY, data TEXT NOT NULL);
 `
 
 /** Layout version of the `tree_*` tables and of the shard documents' keys. */
@@ -126,6 +127,9 @@ export class TreeStorage {
       ),
       contentAdd: db.prepare('INSERT OR IGNORE INTO tree_content (write, data) VALUES (?, ?)'),
       contentAll: db.prepare<[], { data: string }>('SELECT data FROM tree_content'),
+      redoAdd: db.prepare('INSERT INTO tree_redo (data) VALUES (?)'),
+      redoAll: db.prepare<[], { data: string }>('SELECT data FROM tree_redo ORDER BY seq'),
+      redoClear: db.prepare('DELETE FROM tree_redo'),
     }
   }
 
@@ -243,6 +247,20 @@ export class TreeStorage {
 
   addContent(c: ContentVersion): void {
     this.st.contentAdd.run(c.write, JSON.stringify(c))
+  }
+
+  /** Append a staged local mutation (JSON) to the redo log (see `AutomergePathTree.stage`). */
+  addRedo(data: string): void {
+    this.st.redoAdd.run(data)
+  }
+
+  /** The redo log in order: mutations staged but not committed when the process stopped. */
+  redoEntries(): string[] {
+    return this.st.redoAll.all().map((r) => r.data)
+  }
+
+  clearRedo(): void {
+    this.st.redoClear.run()
   }
 
   *allContent(): Iterable<ContentVersion> {

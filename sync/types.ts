@@ -118,8 +118,19 @@ export interface PathTree {
   conflicts(): Conflict[]
   /** Persist buffered mutations as changes (with metadata for history). */
   commit(message?: string): void
-  /** Whether mutations await a `commit()` (optional: callers assume true without it). */
+  /**
+   * Whether mutations await a `commit()` or `stage()`: a crash of the process
+   * would lose them (optional: callers assume true without it).
+   */
   hasUncommitted?(): boolean
+  /**
+   * Make pending mutations survive a crash of the process, possibly without
+   * committing them yet (group commit: the journal entry follows shortly).
+   * Optional: callers `commit()` without it.
+   */
+  stage?(): void
+  /** Write the materialized view's pending rows, for readers of its table outside the tree (optional). */
+  flushView?(): void
 
   history(ino?: InodeId, limit?: number): HistoryEntry[]
   /** The content of `ino` as of a version id (change hash or prefix); undefined if it had none then. */

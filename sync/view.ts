@@ -119,6 +119,26 @@ export class ViewStore {
   }
 }
 
+/** The entry a view row shows (rows computed by the model, before they are written). */
+export function viewEntry(r: EntryRow): Entry {
+  const e: Entry = {
+    parent: r.parent,
+    name: r.name,
+    ino: r.ino,
+    kind: r.kind,
+    mode: r.mode,
+    mtime: r.mtime,
+    ctime: r.ctime,
+    size: r.size,
+  }
+  // Copies, as a row read back from SQLite would be: callers may keep or change them.
+  if (r.content) e.content = { ...r.content, ref: { ...r.content.ref } }
+  if (r.target !== undefined) e.target = r.target
+  if (r.ckind === 1) e.conflict = { kind: 'name', version: 'dup' }
+  else if (r.ckind === 2) e.conflict = { kind: 'content', version: r.version! }
+  return e
+}
+
 function toEntry(r: Row): Entry {
   const e: Entry = {
     parent: r.parent,

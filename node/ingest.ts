@@ -150,11 +150,12 @@ export class SequentialIngest {
       if (this.end < INGEST_FROM) return
       const feed = new Feed()
       this.feed = feed
-      this.result = this.store.write(feed)
+      // The feed's pieces are our own copies: the store may take their buffers (no copy).
+      this.result = this.store.write(feed, { owned: true })
       // Abandoning rejects the write; finish() looks at the outcome itself.
       this.result.catch(() => {})
       // The bytes before this write live in staging only: hand them over first.
-      if (before > 0) feed.push(await this.staging.read(0, before))
+      if (before > 0) feed.push(Uint8Array.prototype.slice.call(await this.staging.read(0, before)))
       if (this.dead) return
     }
     await this.feed.push(Uint8Array.prototype.slice.call(data))

@@ -150,10 +150,13 @@ function compose(
   sync: () => void = () => {},
   groupCommit?: GroupCommitOptions,
 ): TreeVolume {
-  const store = createContentStore(
-    o.wrapBackend ? o.wrapBackend(backend) : backend,
-    o.fetchMissing ? { key: o.key, fetchMissing: o.fetchMissing } : { key: o.key },
-  )
+  const store = createContentStore(o.wrapBackend ? o.wrapBackend(backend) : backend, {
+    key: o.key,
+    // Disk volumes chunk and seal streamed writes on a worker thread (store/seal-pool.ts); memory
+    // volumes (the simulator) stay on one thread.
+    offload: backend instanceof SqliteChunkBackend,
+    ...(o.fetchMissing ? { fetchMissing: o.fetchMissing } : {}),
+  })
   const tree = new AutomergePathTree({
     db,
     nodeId: o.nodeId,

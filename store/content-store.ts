@@ -18,6 +18,7 @@ import { ChunkCache, NodeCache } from './lru.js'
 import type { TreeShape } from './manifest.js'
 import { entryLength, TreeReader } from './reader.js'
 import { type BaseEntries, rewriteChunks } from './rewrite.js'
+import { SealWorker } from './seal-pool.js'
 import {
   type ByteRange,
   type ChunkBackend,
@@ -30,6 +31,7 @@ import {
   StoreError,
   type StoreStats,
   type VerifyReport,
+  type WriteOptions,
 } from './types.js'
 import { Leases, WriteSession } from './write-session.js'
 
@@ -52,6 +54,12 @@ export interface ContentStoreTuning {
   nodeCacheSize?: number
   /** Manifest tree shape; changes every root id, so only for tests (deep trees from small files). */
   treeShape?: TreeShape
+  /**
+   * Chunk, seal and hash streamed writes on a worker thread (seal-pool.ts), started on the first
+   * such write and stopped by `close`. Same chunks and refs as without. Default false (the
+   * simulator and in-memory volumes stay on one thread).
+   */
+  offload?: boolean
 }
 
 /** Create the content store of one tree over `backend`. */
@@ -74,6 +82,8 @@ export class ChunkContentStore implements ContentStore {
   private readonly cache: NodeCache
   private readonly chunks = new ChunkCache()
   private readonly reader: TreeReader
+  /** The worker of `offload`, once a streamed write has started it. */
+  private sealer: SealWorker | undefined
   private closed = false
 
   constructor(
@@ -92,8 +102,9 @@ export class ChunkContentStore implements ContentStore {
     })
   }
 
-  async write(source: AsyncIterable<Uint8Array> | Uint8Array): Promise<FileRef> {
+  async write(source: AsyncIterable<Uint8Array> | Uint8Array, options: WriteOptions = {}): Promise<FileRef> {
     this.check()
+    if (this.options.offload && !(source instanceof Uint8Array)) return this.writeOffloaded(source, options)
     // Streams store each batch while the next one is chunked (pack files: off the event loop).
     const streaming = !(source instanceof Uint8Array)
     const session = this.session(streaming)
@@ -118,6 +129,32 @@ export class ChunkContentStore implements ContentStore {
       }
       return this.finish(session)
     } catch (err) {
+      session.abort()
+      throw err
+    }
+  }
+
+  /** `write` of a stream with chunking and sealing on the worker (see `ContentStoreTuning.offload`). */
+  private async writeOffloaded(source: AsyncIterable<Uint8Array>, options: WriteOptions): Promise<FileRef> {
+    this.sealer ??= new SealWorker()
+    const session = this.session(true)
+    const stream = this.sealer.open(this.options.key, (c) => {
+      for (let i = 0; i < c.ids.length; i++) session.addSealed(c.ids[i]!, c.sealed[i]!, c.lens[i]!)
+    })
+    try {
+      for await (const piece of source) {
+        if (!(piece instanceof Uint8Array))
+          throw new StoreError('EINVAL', 'write source must yield Uint8Array')
+        this.check()
+        await stream.push(piece, options.owned)
+        await session.ready()
+      }
+      await stream.end()
+      const ref = await session.finishAsync()
+      this.results.set(ref.id, (this.results.get(ref.id) ?? 0) + 1)
+      return ref
+    } catch (err) {
+      stream.abort()
       session.abort()
       throw err
     }
@@ -408,6 +445,7 @@ export class ChunkContentStore implements ContentStore {
   close(): void {
     if (this.closed) return
     this.closed = true
+    this.sealer?.close()
     this.cache.clear()
     this.chunks.clear()
     this.backend.close()

@@ -165,6 +165,14 @@ export interface ContentStoreOptions {
   fetchMissing?: (id: ChunkId) => Promise<Uint8Array | undefined>
 }
 
+export interface WriteOptions {
+  /**
+   * The source's pieces are given away: the store may take their buffers
+   * over (detach them) instead of copying. Default false.
+   */
+  owned?: boolean
+}
+
 /**
  * The content store of one tree. Streaming: no method holds a whole file in
  * memory; ranged reads touch only the chunks they need.
@@ -178,7 +186,7 @@ export interface ContentStore {
    * until `retain` or `drop` is called for it (a crash drops the lease, so gc
    * collects the orphan).
    */
-  write(source: AsyncIterable<Uint8Array> | Uint8Array): Promise<FileRef>
+  write(source: AsyncIterable<Uint8Array> | Uint8Array, options?: WriteOptions): Promise<FileRef>
   /**
    * New content built from `base` (may be null for a new file) and `source`,
    * where only the byte ranges in `dirty` (plus truncation/extension to

@@ -76,6 +76,12 @@ export class WriteSession {
     return id
   }
 
+  /** Append a data chunk sealed elsewhere (seal-pool.ts): `data` is its stored bytes, owned by the session. */
+  addSealed(id: ChunkId, data: Uint8Array, plainLength: number): void {
+    this.stage(id, data)
+    this.builder.add(id, plainLength)
+  }
+
   /** Protect an id from gc until this session ends, without adding it (base chunks a rewrite may reuse). */
   hold(id: ChunkId): void {
     this.lease(id)
@@ -127,11 +133,15 @@ export class WriteSession {
   private put(plain: Uint8Array): ChunkId {
     const data = this.ctx.cipher.seal(plain)
     const id = chunkIdOf(data)
+    this.stage(id, data)
+    return id
+  }
+
+  private stage(id: ChunkId, data: Uint8Array): void {
     this.lease(id)
     this.batch.push({ id, data })
     this.batchSize += data.length
     if (this.batchSize >= this.limit && !this.inflight) this.flush()
-    return id
   }
 
   private lease(id: ChunkId): void {

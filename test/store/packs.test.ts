@@ -5,6 +5,7 @@
  * and can be repaired.
  */
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -71,21 +72,87 @@ runContentStoreAcceptance('sqlite, pack files in one database', (t) => {
   return { backend, open: (options) => createContentStore(backend, options) }
 })
 
-test('a streamed write into packs gives the same ref and bytes as the in-memory store', async (t) => {
+runContentStoreAcceptance('sqlite, pack files, chunking and sealing on a worker', (t) => {
+  const backend = open(tmpDir(t, 'bt-packs-'))
+  let store: ReturnType<typeof createContentStore> | undefined
+  t.after(() => (store ? store.close() : backend.close()))
+  return {
+    backend,
+    open: (options) => {
+      store = createContentStore(backend, { ...options, offload: true })
+      return store
+    },
+  }
+})
+
+for (const offload of [false, true])
+  test(`a streamed write into packs gives the same ref and bytes as the in-memory store${offload ? ' (sealed on a worker)' : ''}`, async (t) => {
+    const dir = tmpDir(t, 'bt-packs-')
+    const backend = open(dir)
+    const store = createContentStore(backend, { key: KEY, batchBytes: 512 * 1024, offload })
+    t.after(() => store.close())
+    const data = seededBytes(5 * 1024 * 1024 + 12345, 21)
+    const ref = await store.write(piecesOf(data, [100_000, 7, 1 << 20, 65_536]), { owned: true })
+    store.retain(ref)
+    const mem = createContentStore(new MemoryChunkBackend(), { key: KEY })
+    assert.deepEqual(await mem.write(data), ref)
+    assert.ok(packedRows(dir).length > 50, 'the data chunks live in packs')
+    assert.deepEqual(Buffer.from(await store.read(ref, 0, ref.size)), Buffer.from(data))
+    const v = await store.verify()
+    assert.deepEqual([v.corrupt, v.missing], [[], []])
+    assert.equal(store.stats().chunks, backend.listChunks().length)
+    // Pieces not given away are copied, never detached.
+    const mine = seededBytes(300_000, 5)
+    const copy = Buffer.from(mine)
+    const again = await store.write(
+      (async function* () {
+        yield mine
+      })(),
+    )
+    assert.equal(mine.byteLength, 300_000)
+    assert.deepEqual(Buffer.from(mine), copy)
+    assert.deepEqual(again, await mem.write(mine))
+    store.drop(again)
+  })
+
+test('a worker-sealed write whose source fails leaves only gc-able orphans', async (t) => {
   const dir = tmpDir(t, 'bt-packs-')
   const backend = open(dir)
-  t.after(() => backend.close())
-  const store = createContentStore(backend, { key: KEY, batchBytes: 512 * 1024 })
-  const data = seededBytes(5 * 1024 * 1024 + 12345, 21)
-  const ref = await store.write(piecesOf(data, [100_000, 7, 1 << 20, 65_536]))
+  const store = createContentStore(backend, { key: KEY, batchBytes: 256 * 1024, offload: true })
+  t.after(() => store.close())
+  const data = seededBytes(3 * 1024 * 1024, 31)
+  async function* failing() {
+    yield data.slice(0, 2 * 1024 * 1024)
+    throw new Error('source broke')
+  }
+  await assert.rejects(store.write(failing()), /source broke/)
+  const ref = await store.write(piecesOf(data, [1 << 20]))
   store.retain(ref)
-  const mem = createContentStore(new MemoryChunkBackend(), { key: KEY })
-  assert.deepEqual(await mem.write(data), ref)
-  assert.ok(packedRows(dir).length > 50, 'the data chunks live in packs')
-  assert.deepEqual(Buffer.from(await store.read(ref, 0, ref.size)), Buffer.from(data))
+  await store.gc()
   const v = await store.verify()
   assert.deepEqual([v.corrupt, v.missing], [[], []])
-  assert.equal(store.stats().chunks, backend.listChunks().length)
+  const reachable = new Set(await store.chunkIds(ref))
+  assert.deepEqual(new Set(backend.listChunks()), reachable, 'the failed write left nothing after gc')
+})
+
+test('an idle seal worker does not keep the process alive', { timeout: 60_000 }, async (t) => {
+  const dir = tmpDir(t, 'bt-packs-')
+  const store = new URL('../../store/index.js', import.meta.url).href
+  // Writes through the worker, never closes the store: the process must still exit by itself.
+  const script = `
+    import { createContentStore, MemoryChunkBackend } from ${JSON.stringify(store)}
+    const s = createContentStore(new MemoryChunkBackend(), { key: new Uint8Array(32), offload: true })
+    const ref = await s.write((async function* () { yield new Uint8Array(3_000_000).fill(7) })())
+    console.log(ref.size)
+  `
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 50_000,
+  })
+  assert.equal(r.signal, null, 'exited by itself')
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout.trim(), '3000000')
 })
 
 test('open cuts a pack tail no row names and deletes packs no row names', async (t) => {

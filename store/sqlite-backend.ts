@@ -252,17 +252,6 @@ export class SqliteChunkBackend implements ChunkBackend {
     this.check()
     const m = this.m
     if (options.lazy && this.split && !this.db.inTransaction && !this.cdb.inTransaction) {
-      if (this.packs) {
-        // Received copies with pack files: appended to a pack (one writev and one fdatasync per
-        // batch: a fraction of the CPU a SQLite blob insert and its checkpoint cost, which took
-        // ~30% of a replicating receiver), indexed by a metadata commit at synchronous=NORMAL.
-        // The crash rule holds: the bytes are durable before their rows commit.
-        const fresh = this.freshForPack(chunks)
-        if (fresh.length === 0) return
-        const locs = this.packs.files.appendSync(fresh.map((c) => c.data))
-        this.transaction(() => this.indexPacked(fresh, locs), { lazy: true })
-        return
-      }
       // Received copies: into the blob database (its large pages), committed without a WAL sync
       // (the next synced commit there syncs it too); never inline, where they would fill the
       // metadata database's small pages.

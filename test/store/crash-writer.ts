@@ -8,7 +8,7 @@
  * Usage: node crash-writer.js <db path> <seed> [split|packs]
  * (`split`: chunk blobs in `<db path>.chunks`; `packs`: as a volume keeps them — small batches
  * inline in the metadata database at synchronous=NORMAL, larger ones in pack files under
- * `<db path>.packs`, received copies in `<db path>.chunks`).
+ * `<db path>.packs`, received copies in `<db path>.chunks`, sealing on the worker thread).
  */
 import { createHash } from 'node:crypto'
 import { writeSync } from 'node:fs'
@@ -53,6 +53,8 @@ async function main(): Promise<void> {
   const store = createContentStore(openCrashBackend(path, (mode as CrashMode | undefined) ?? 'one'), {
     key: CRASH_KEY,
     batchBytes: 512 * 1024,
+    // As a volume: streamed writes chunked and sealed on the worker thread.
+    offload: mode === 'packs',
   })
   for (let i = 0; ; i++) {
     const size = rnd(4) === 0 ? rnd(3 * 1024 * 1024) : rnd(200_000)

@@ -241,18 +241,41 @@ export function touchedKeys(
 ): Set<string> {
   const keys = new Set<string>()
   for (const m of metas) {
-    for (const op of doc.getDecodedChangeByHash(m.hash)?.ops ?? []) {
-      const o = op as { obj?: unknown; key?: unknown; value?: unknown }
-      if (o.obj !== '_root' || typeof o.key !== 'string') continue
-      keys.add(o.key)
-      if (o.key.endsWith('/content') && typeof o.value === 'string') {
-        const c = parseJsonSafe(o.value)
-        if (validContent(c)) onContent(c)
-      }
+    for (const [key, content] of rootOps(doc, m.hash)) {
+      keys.add(key)
+      if (content === undefined) continue
+      const c = parseJsonSafe(content)
+      if (validContent(c)) onContent(c)
     }
   }
   return keys
 }
+
+/**
+ * The root keys one change writes, in op order, each with the string value
+ * when it is a `/content` key. A pure function of the change (its hash names
+ * its bytes), kept per process by hash: every replica in one process (a
+ * simulated swarm: 100 replicas merge each change) decodes it once, not once
+ * each. Bounded; the oldest entries go first.
+ */
+function rootOps(doc: Doc, hash: string): [string, string | undefined][] {
+  const hit = ROOT_OPS.get(hash)
+  if (hit) return hit
+  const change = doc.getDecodedChangeByHash(hash)
+  if (!change) return []
+  const out: [string, string | undefined][] = []
+  for (const op of change.ops) {
+    const o = op as { obj?: unknown; key?: unknown; value?: unknown }
+    if (o.obj !== '_root' || typeof o.key !== 'string') continue
+    out.push([o.key, o.key.endsWith('/content') && typeof o.value === 'string' ? o.value : undefined])
+  }
+  ROOT_OPS.set(hash, out)
+  if (ROOT_OPS.size > ROOT_OPS_MAX) ROOT_OPS.delete(ROOT_OPS.keys().next().value!)
+  return out
+}
+
+const ROOT_OPS = new Map<string, [string, string | undefined][]>()
+const ROOT_OPS_MAX = 8192
 
 type HistOp = HistoryEntry['op']
 const HIST_OPS = new Set(['create', 'write', 'move', 'setattr', 'remove', 'resolve', 'other'])

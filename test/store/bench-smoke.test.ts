@@ -5,6 +5,7 @@ import { runQuickBench } from '../helpers/bench.js'
 test('bench/store-ingest --quick runs and prints our figure beside the baselines', () => {
   const out = runQuickBench('store-ingest')
   assert.match(out, /ours ingest .*MB\/s/)
+  assert.match(out, /ours ingest CPU: [\d.]+ ms\/MiB in all, ([\d.]+|NaN) ms\/MiB on the main thread/)
   assert.match(out, /baseline b3sum/)
   assert.match(out, /ours sequential read .*MB\/s/)
   assert.match(out, /baseline fs.createReadStream read/)

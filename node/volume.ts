@@ -405,7 +405,9 @@ export class TreeVolume implements Volume {
         this.c.store.drop(ref)
         throw err
       }
-      // Acknowledged once durable (the whole-file contract; close(2) is not).
+      // Journaled at once (peers hear of it now, not with a group commit's delay; see
+      // docs/SEMANTICS.md) and acknowledged once durable (the whole-file contract; close(2) is not).
+      if (this.c.tree.stage) this.c.store.transaction(() => this.c.tree.commit())
       this.c.sync?.()
       return this.attr(this.paths.entryAt(path))
     })

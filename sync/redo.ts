@@ -36,9 +36,9 @@ export type RedoEntry =
 
 /** When a staged group is committed. */
 export interface GroupCommitOptions {
-  /** Commit once no mutation was staged for this long (ms, default 5). */
+  /** Commit once no mutation was staged for this long (ms, default 25). */
   delayMs?: number
-  /** Commit at the latest this long after the group's first staged mutation (ms, default 50). */
+  /** Commit at the latest this long after the group's first staged mutation (ms, default 100). */
   maxAgeMs?: number
   /** Commit at once when this many mutations are staged (default 256). */
   maxEntries?: number
@@ -65,8 +65,10 @@ export class RedoLog {
     /** Commit every pending mutation (the tree's `commit`). */
     private readonly commit: () => void,
   ) {
-    this.delayMs = opts.delayMs ?? 5
-    this.maxAgeMs = opts.maxAgeMs ?? 50
+    // A writer closing files back to back under load leaves gaps of ~10 ms between closes: the
+    // idle gap must exceed that for groups to form.
+    this.delayMs = opts.delayMs ?? 25
+    this.maxAgeMs = opts.maxAgeMs ?? 100
     this.maxEntries = opts.maxEntries ?? 256
     for (const [k, v] of Object.entries({
       delayMs: this.delayMs,

@@ -108,6 +108,12 @@ export class ChunkCache {
             target.putMany(chunks, options)
             for (const c of chunks) touch(c.id)
           }
+        if (prop === 'putManyAsync' && target.putManyAsync)
+          // A streamed write's batches (pack files): counted as used like putMany's.
+          return async (chunks: { id: ChunkId; data: Uint8Array }[], then: () => void) => {
+            await target.putManyAsync!(chunks, then)
+            for (const c of chunks) touch(c.id)
+          }
         const v = Reflect.get(target, prop, receiver)
         return typeof v === 'function' ? v.bind(target) : v
       },

@@ -1,10 +1,32 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fusermountUnmount, isFuse, listMounts } from '../../fuse/stale.js'
 
 /** Minimal shape of node:test's TestContext we need (works for test and suite hooks). */
 export interface Teardown {
   after(fn: () => unknown): void
+}
+
+/**
+ * Remove a test's directory. A FUSE mount still at or under it (a test or a
+ * daemon that did not unmount) is detached first, with a note on stderr: a
+ * recursive removal would otherwise walk into the live mount, deleting a
+ * tree's files through FUSE, or never return if this process serves it. The
+ * removal itself is asynchronous for the same reason: a synchronous call on a
+ * mount this process serves blocks the thread that would answer it.
+ */
+export async function removeTestDir(dir: string): Promise<void> {
+  const under = `${dir}/`
+  const left = (await listMounts().catch(() => [])).filter(
+    (m) => isFuse(m) && (m.dir === dir || m.dir.startsWith(under)),
+  )
+  for (const m of left.reverse()) {
+    process.stderr.write(`tmp: a FUSE mount was left at ${m.dir}; detaching it before removing ${dir}\n`)
+    await fusermountUnmount(m.dir, true).catch(() => {})
+  }
+  await rm(dir, { recursive: true, force: true })
 }
 
 /**
@@ -19,7 +41,7 @@ export function tmpDirWith(t: Teardown, prefix: string, first: (dir: string) => 
     try {
       await first(dir)
     } finally {
-      rmSync(dir, { recursive: true, force: true })
+      await removeTestDir(dir)
     }
   })
   return dir
@@ -28,6 +50,6 @@ export function tmpDirWith(t: Teardown, prefix: string, first: (dir: string) => 
 /** A fresh temporary directory removed when the test ends. */
 export function tmpDir(t: Teardown, prefix = 'bt-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  t.after(() => removeTestDir(dir))
   return dir
 }

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { FsError } from '../../../node/errors.js'
-import { COMMIT_BYTES } from '../../../sync/replica/chunk-fetcher.js'
+import { COMMIT_BYTES, HOLD_MS } from '../../../sync/replica/chunk-fetcher.js'
 import type { Connection } from '../../../sync/transport/types.js'
 import { decodeMessage, encodeMessage } from '../../../sync/wire/codec.js'
 import { enc, pattern } from '../../node/helpers.js'
@@ -213,4 +213,58 @@ test('two connections to one node: sync runs on one (iroh before hyperswarm), ch
   await settle(rt, nodes)
   assert.ok((sent.hyperswarm!.sync ?? 0) > 0)
   assert.equal(Buffer.from(await readFile(b.volume, '/later.txt')).toString(), 'after the hand-over')
+})
+
+test('a peer still fetching a chunk holds the want and sends the chunk when it arrives; after HOLD_MS it says nochunk', async (t) => {
+  const { rt, nodes, close } = await swarm(['alice', 'bob', 'carol'])
+  t.after(close)
+  const [a, b, c] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]]
+  // alice -> bob: chunk frames are kept back until released (a slow source); released ones go
+  // out unfiltered on alice's side of the pair.
+  const kept: Uint8Array[] = []
+  let aliceSide: Connection | undefined
+  connect(a, b, (conn) => {
+    aliceSide = conn
+    return filtered(conn, (frame) => {
+      if (decodeMessage(frame).type !== 'chunk') return frame
+      kept.push(frame)
+      return undefined
+    })
+  })
+  const toCarol: Record<string, number> = {}
+  connect(b, c, (conn) =>
+    filtered(conn, (frame) => {
+      const type = decodeMessage(frame).type
+      toCarol[type] = (toCarol[type] ?? 0) + 1
+      return frame
+    }),
+  )
+  const release = async () => {
+    for (const f of kept.splice(0)) await aliceSide!.send(f)
+    await settle(rt, nodes)
+  }
+  await settle(rt, nodes)
+  await a.volume.writeFile('/x.bin', pattern(200_000, 11))
+  await settle(rt, nodes)
+  const ref = (path: string) => c.tree.resolve(path)!.content!.ref
+  assert.ok(kept.length >= 1, 'bob asked alice')
+  assert.ok((await c.store.missing(ref('/x.bin'))).length >= 1, 'carol has the metadata, not the chunks')
+  assert.equal(toCarol.nochunk ?? 0, 0, "bob holds carol's want instead of refusing it")
+  // The chunks reach bob (the manifest, then what it lists): carol's held wants get them.
+  while (kept.length > 0) await release()
+  assert.deepEqual(await c.store.missing(ref('/x.bin')), [])
+  assert.equal(toCarol.nochunk ?? 0, 0)
+  assert.equal(toCarol.have ?? 0, 0, 'no have and no second want: the chunk came as the answer')
+  assert.ok((toCarol.chunk ?? 0) >= 1)
+  // A source that stays silent: after HOLD_MS the held want is refused; `have` follows the arrival.
+  await a.volume.writeFile('/y.bin', pattern(50_000, 12))
+  await settle(rt, nodes)
+  assert.ok(kept.length >= 1)
+  assert.equal(toCarol.nochunk ?? 0, 0)
+  rt.advance(HOLD_MS)
+  await settle(rt, nodes)
+  assert.ok((toCarol.nochunk ?? 0) >= 1, 'refused after HOLD_MS')
+  while (kept.length > 0) await release()
+  assert.ok((toCarol.have ?? 0) >= 1)
+  assert.deepEqual(await c.store.missing(ref('/y.bin')), [])
 })

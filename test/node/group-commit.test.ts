@@ -5,7 +5,6 @@
  * reopened volume see them.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { constants } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -15,7 +14,7 @@ import type { TreeVolume } from '../../node/volume.js'
 import type { AutomergePathTree } from '../../sync/path-tree.js'
 import { ManualRuntime } from '../../sync/runtime.js'
 import { tmpDir } from '../helpers/tmp.js'
-import { pattern, readAll } from './helpers.js'
+import { pattern, readAll, runUntilKilled } from './helpers.js'
 
 const WRITER = fileURLToPath(new URL('./fixtures/staged-writer.js', import.meta.url))
 const KEY = new Uint8Array(32).fill(5)
@@ -30,20 +29,8 @@ test('closes staged in the redo log survive SIGKILL and are journaled at the nex
   timeout: 120_000,
 }, async (t) => {
   const dir = join(tmpDir(t), 'vol')
-  const child = spawn(process.execPath, [WRITER, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.after(() => child.kill('SIGKILL'))
-  let acked = -1
-  await new Promise<void>((resolve, reject) => {
-    let buf = ''
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString()
-      for (const m of buf.matchAll(/ack (\d+)\n/g)) acked = Math.max(acked, Number(m[1]))
-      buf = buf.slice(buf.lastIndexOf('\n') + 1)
-      if (acked >= 40) child.kill('SIGKILL')
-    })
-    child.on('exit', (code, signal) =>
-      signal === 'SIGKILL' ? resolve() : reject(new Error(`writer exited: ${code}`)),
-    )
+  const acked = await runUntilKilled(t, WRITER, dir, (n, child) => {
+    if (n >= 40) child.kill('SIGKILL')
   })
   const v = await openDiskVolume({ dir, nodeId: 'checker', key: KEY, runtime: new ManualRuntime(1) })
   t.after(() => v.close())

@@ -1,6 +1,8 @@
 /** Helpers shared by the Volume tests. */
 import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { constants } from 'node:fs'
+import type { TestContext } from 'node:test'
 import { FsError, type FsErrorCode } from '../../node/errors.js'
 import type { Volume } from '../../node/volume-types.js'
 
@@ -51,4 +53,35 @@ export function pattern(n: number, seed: number): Uint8Array {
     out[i] = x & 0xff
   }
   return out
+}
+
+/**
+ * Runs a crash-test writer (`node WRITER DIR`), which prints "ack <i>" after
+ * each acknowledged file, and calls `onAck` with the highest acknowledged
+ * index (and the child, to SIGKILL it) as acks arrive. Resolves with that
+ * index once the child died of SIGKILL; rejects if it exited any other way.
+ * The child is killed when the test ends, whatever happened.
+ */
+export async function runUntilKilled(
+  t: TestContext,
+  writer: string,
+  dir: string,
+  onAck: (acked: number, child: ChildProcess) => void,
+): Promise<number> {
+  const child = spawn(process.execPath, [writer, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => child.kill('SIGKILL'))
+  let acked = -1
+  await new Promise<void>((resolve, reject) => {
+    let buf = ''
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString()
+      for (const m of buf.matchAll(/ack (\d+)\n/g)) acked = Math.max(acked, Number(m[1]))
+      buf = buf.slice(buf.lastIndexOf('\n') + 1)
+      onAck(acked, child)
+    })
+    child.on('exit', (code, signal) =>
+      signal === 'SIGKILL' ? resolve() : reject(new Error(`writer exited: ${code}`)),
+    )
+  })
+  return acked
 }

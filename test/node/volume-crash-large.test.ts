@@ -6,7 +6,6 @@
  * that no index row names.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -16,7 +15,7 @@ import { openDiskVolume, PACKS_DIR, TREE_DB } from '../../node/open-tree.js'
 import { ManualRuntime } from '../../sync/runtime.js'
 import { tmpDir } from '../helpers/tmp.js'
 import { largeSize } from './fixtures/crash-writer-large.js'
-import { pattern, readAll } from './helpers.js'
+import { pattern, readAll, runUntilKilled } from './helpers.js'
 
 const WRITER = fileURLToPath(new URL('./fixtures/crash-writer-large.js', import.meta.url))
 
@@ -44,24 +43,13 @@ for (const round of [0, 1])
     const dir = join(tmpDir(t), 'vol')
     const seed = (Date.now() + round * 7) % 1000
     t.diagnostic(`kill delay seed ${seed}`)
-    const child = spawn(process.execPath, [WRITER, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let acked = -1
-    await new Promise<void>((resolve, reject) => {
-      let buf = ''
-      let armed = false
-      child.stdout.on('data', (d: Buffer) => {
-        buf += d.toString()
-        for (const m of buf.matchAll(/ack (\d+)\n/g)) acked = Math.max(acked, Number(m[1]))
-        buf = buf.slice(buf.lastIndexOf('\n') + 1)
-        if (acked >= 3 && !armed) {
-          armed = true
-          // Somewhere inside the next file's stream (a file takes ~20-500 ms here).
-          setTimeout(() => child.kill('SIGKILL'), seed % 150)
-        }
-      })
-      child.on('exit', (code, signal) =>
-        signal === 'SIGKILL' ? resolve() : reject(new Error(`writer exited: ${code}`)),
-      )
+    let armed = false
+    const acked = await runUntilKilled(t, WRITER, dir, (n, child) => {
+      if (n >= 3 && !armed) {
+        armed = true
+        // Somewhere inside the next file's stream (a file takes ~20-500 ms here).
+        setTimeout(() => child.kill('SIGKILL'), seed % 150)
+      }
     })
 
     const v = await openDiskVolume({

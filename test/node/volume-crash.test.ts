@@ -4,7 +4,6 @@
  * (and no torn file), and has no leftover staging files.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -12,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { openDiskVolume } from '../../node/open-tree.js'
 import { ManualRuntime } from '../../sync/runtime.js'
 import { tmpDir } from '../helpers/tmp.js'
-import { pattern, readAll } from './helpers.js'
+import { pattern, readAll, runUntilKilled } from './helpers.js'
 
 const WRITER = fileURLToPath(new URL('./fixtures/crash-writer.js', import.meta.url))
 
@@ -28,19 +27,8 @@ function expected(i: number): Uint8Array {
 
 test('SIGKILL during a write storm loses nothing acknowledged', async (t) => {
   const dir = join(tmpDir(t), 'vol')
-  const child = spawn(process.execPath, [WRITER, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
-  let acked = -1
-  await new Promise<void>((resolve, reject) => {
-    let buf = ''
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString()
-      for (const m of buf.matchAll(/ack (\d+)\n/g)) acked = Math.max(acked, Number(m[1]))
-      buf = buf.slice(buf.lastIndexOf('\n') + 1)
-      if (acked >= 25) child.kill('SIGKILL')
-    })
-    child.on('exit', (_code, signal) =>
-      signal === 'SIGKILL' ? resolve() : reject(new Error(`writer exited: ${_code}`)),
-    )
+  const acked = await runUntilKilled(t, WRITER, dir, (n, child) => {
+    if (n >= 25) child.kill('SIGKILL')
   })
   assert.ok(acked >= 25)
 

@@ -22,6 +22,17 @@ interface Row {
   len: number
 }
 
+/**
+ * The ids in `table` (store_chunks or store_packed) that nothing references:
+ * no file's chunk list, no manifest node, no live root. What gc may delete.
+ */
+export function unreferencedIn(table: 'store_chunks' | 'store_packed'): string {
+  return `SELECT c.id FROM ${table} c
+    WHERE NOT EXISTS (SELECT 1 FROM store_refs r WHERE r.id = c.id)
+      AND NOT EXISTS (SELECT 1 FROM store_nodes n WHERE n.id = c.id)
+      AND NOT EXISTS (SELECT 1 FROM store_roots o WHERE o.id = c.id AND o.refs > 0)`
+}
+
 export class PackedChunks {
   readonly files: PackFiles
   private readonly s
@@ -38,14 +49,7 @@ export class PackedChunks {
       del: db.prepare('DELETE FROM store_packed WHERE id = ?'),
       list: db.prepare('SELECT id FROM store_packed').pluck(),
       inPack: db.prepare('SELECT 1 FROM store_packed WHERE pack = ? LIMIT 1').pluck(),
-      unref: db
-        .prepare(
-          `SELECT c.id FROM store_packed c
-           WHERE NOT EXISTS (SELECT 1 FROM store_refs r WHERE r.id = c.id)
-             AND NOT EXISTS (SELECT 1 FROM store_nodes n WHERE n.id = c.id)
-             AND NOT EXISTS (SELECT 1 FROM store_roots o WHERE o.id = c.id AND o.refs > 0)`,
-        )
-        .pluck(),
+      unref: db.prepare(unreferencedIn('store_packed')).pluck(),
     }
     const ends = new Map<number, number>()
     for (const r of db.prepare('SELECT pack, max(off + len) AS e FROM store_packed GROUP BY pack').all() as {

@@ -10,7 +10,7 @@
  * see `transaction()` and `deleteMany()` below for the commit order that keeps that crash-safe.
  */
 import Database from 'better-sqlite3'
-import { PackedChunks } from './pack-index.js'
+import { PackedChunks, unreferencedIn } from './pack-index.js'
 import { type ChunkBackend, type ChunkId, type RootRecord, StoreError } from './types.js'
 
 type DB = Database.Database
@@ -210,14 +210,7 @@ export class SqliteChunkBackend implements ChunkBackend {
         )
         .pluck(),
       rootLive: db.prepare('SELECT 1 FROM store_roots WHERE id = ? AND refs > 0').pluck(),
-      unrefChunks: db
-        .prepare(
-          `SELECT c.id FROM store_chunks c
-           WHERE NOT EXISTS (SELECT 1 FROM store_refs r WHERE r.id = c.id)
-             AND NOT EXISTS (SELECT 1 FROM store_nodes n WHERE n.id = c.id)
-             AND NOT EXISTS (SELECT 1 FROM store_roots o WHERE o.id = c.id AND o.refs > 0)`,
-        )
-        .pluck(),
+      unrefChunks: db.prepare(unreferencedIn('store_chunks')).pluck(),
       getRoot: db.prepare('SELECT id, size, refs, complete FROM store_roots WHERE id = ?'),
       setRoot: db.prepare(
         'INSERT OR REPLACE INTO store_roots (id, size, refs, complete) VALUES (?, ?, ?, ?)',

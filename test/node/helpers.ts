@@ -4,7 +4,9 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { constants } from 'node:fs'
 import type { TestContext } from 'node:test'
 import { FsError, type FsErrorCode } from '../../node/errors.js'
+import { openDiskVolume } from '../../node/open-tree.js'
 import type { Volume } from '../../node/volume-types.js'
+import { ManualRuntime, type Runtime } from '../../sync/runtime.js'
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC } = constants
 
@@ -84,4 +86,12 @@ export async function runUntilKilled(
     )
   })
   return acked
+}
+
+/**
+ * A disk volume at `dir` under the key the crash tests' writers and checkers
+ * share (writers pass the system runtime, checkers a manual one).
+ */
+export function openCrashVolume(dir: string, nodeId: string, runtime: Runtime = new ManualRuntime(1)) {
+  return openDiskVolume({ dir, nodeId, key: new Uint8Array(32).fill(7), runtime })
 }

@@ -11,11 +11,10 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
-import { openDiskVolume, PACKS_DIR, TREE_DB } from '../../node/open-tree.js'
-import { ManualRuntime } from '../../sync/runtime.js'
+import { PACKS_DIR, TREE_DB } from '../../node/open-tree.js'
 import { tmpDir } from '../helpers/tmp.js'
 import { largeSize } from './fixtures/crash-writer-large.js'
-import { pattern, readAll, runUntilKilled } from './helpers.js'
+import { openCrashVolume, pattern, readAll, runUntilKilled } from './helpers.js'
 
 const WRITER = fileURLToPath(new URL('./fixtures/crash-writer-large.js', import.meta.url))
 
@@ -52,12 +51,7 @@ for (const round of [0, 1])
       }
     })
 
-    const v = await openDiskVolume({
-      dir,
-      nodeId: 'checker',
-      key: new Uint8Array(32).fill(7),
-      runtime: new ManualRuntime(1),
-    })
+    const v = await openCrashVolume(dir, 'checker')
     t.after(() => v.close())
     assert.deepEqual(untidyPacks(dir), [], 'open cut every pack back to its indexed end')
     const report = await v.verify()

@@ -8,10 +8,8 @@ import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { openDiskVolume } from '../../node/open-tree.js'
-import { ManualRuntime } from '../../sync/runtime.js'
 import { tmpDir } from '../helpers/tmp.js'
-import { pattern, readAll, runUntilKilled } from './helpers.js'
+import { openCrashVolume, pattern, readAll, runUntilKilled } from './helpers.js'
 
 const WRITER = fileURLToPath(new URL('./fixtures/crash-writer.js', import.meta.url))
 
@@ -32,12 +30,7 @@ test('SIGKILL during a write storm loses nothing acknowledged', async (t) => {
   })
   assert.ok(acked >= 25)
 
-  const v = await openDiskVolume({
-    dir,
-    nodeId: 'checker',
-    key: new Uint8Array(32).fill(7),
-    runtime: new ManualRuntime(1),
-  })
+  const v = await openCrashVolume(dir, 'checker')
   t.after(() => v.close())
   assert.deepEqual(readdirSync(join(dir, 'staging')), [], 'no staging files survive')
   const report = await v.verify()

@@ -122,12 +122,7 @@ export class ChunkContentStore implements ContentStore {
         }
       }
       for (const c of chunker.finish()) session.addData(c)
-      if (streaming) {
-        const ref = await session.finishAsync()
-        this.results.set(ref.id, (this.results.get(ref.id) ?? 0) + 1)
-        return ref
-      }
-      return this.finish(session)
+      return this.result(streaming ? await session.finishAsync() : session.finish())
     } catch (err) {
       session.abort()
       throw err
@@ -150,9 +145,7 @@ export class ChunkContentStore implements ContentStore {
         await session.ready()
       }
       await stream.end()
-      const ref = await session.finishAsync()
-      this.results.set(ref.id, (this.results.get(ref.id) ?? 0) + 1)
-      return ref
+      return this.result(await session.finishAsync())
     } catch (err) {
       stream.abort()
       session.abort()
@@ -179,7 +172,7 @@ export class ChunkContentStore implements ContentStore {
       }
       await rewriteChunks(session, entries, base?.size ?? 0, source, dirty)
       this.check()
-      return this.finish(session)
+      return this.result(session.finish())
     } catch (err) {
       session.abort()
       throw err
@@ -469,8 +462,8 @@ export class ChunkContentStore implements ContentStore {
     })
   }
 
-  private finish(session: WriteSession): FileRef {
-    const ref = session.finish()
+  /** Count a finished write's ref as a result the caller must retain or drop (undone by `endResult`). */
+  private result(ref: FileRef): FileRef {
     this.results.set(ref.id, (this.results.get(ref.id) ?? 0) + 1)
     return ref
   }
